@@ -1,0 +1,1 @@
+"""Latency and accuracy benchmarks (pytest-benchmark suites and report scripts)."""

@@ -1,0 +1,37 @@
+"""Real photos at VGA size for the latency benchmarks."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(os.environ.get("EDGE_SHARED_DIR", ROOT.parent / "shared")) / "data"
+VGA = (640, 480)
+PHOTOS_PER_ROUND = 8
+
+
+@pytest.fixture(scope="session")
+def vga_photos() -> list[np.ndarray]:
+    """The first 8 real 4:3 street photos of scenes_voc (400x300), upscaled to 640x480.
+
+    The data set has no photos of VGA size; these keep their aspect ratio and their
+    real faces (1 to 10 per photo), so both detectors see the same real content.
+    """
+    from edge_runtime.image_io import load_image
+
+    folder = DATA / "scenes_voc" / "images"
+    if not folder.exists():
+        pytest.skip(f"needs {folder} (the team's shared data)")
+    photos = []
+    for path in sorted(folder.glob("*.jpg")):
+        image = load_image(path)
+        if image.shape[:2] == (300, 400):
+            photos.append(cv2.resize(image, VGA, interpolation=cv2.INTER_LINEAR))
+        if len(photos) == PHOTOS_PER_ROUND:
+            break
+    return photos

@@ -1,0 +1,27 @@
+"""edge_runtime: face detection, face crops and (soon) the mask / gender cascade on ONNX Runtime.
+
+Names are loaded lazily, so `train/` can import `edge_runtime.crop` without pulling in
+onnxruntime, and nothing here imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__all__ = ["MTCNN", "Detections", "ImageLoadError", "crop_face", "crop_faces", "load_image"]
+
+_WHERE = {
+    "MTCNN": "edge_runtime.mtcnn",
+    "Detections": "edge_runtime.mtcnn",
+    "ImageLoadError": "edge_runtime.image_io",
+    "load_image": "edge_runtime.image_io",
+    "crop_face": "edge_runtime.crop",
+    "crop_faces": "edge_runtime.crop",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name]), name)
+    raise AttributeError(f"module 'edge_runtime' has no attribute {name!r}")

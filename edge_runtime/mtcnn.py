@@ -1,0 +1,216 @@
+"""MTCNN face detection on ONNX Runtime: image pyramid -> P-Net -> R-Net -> O-Net.
+
+The three networks are the reference `mtcnn` package's weights exported to ONNX
+(`python -m export mtcnn`); the steps around them are numpy and OpenCV, written to
+give the same faces as `mtcnn.MTCNN().detect_faces` without TensorFlow. R-Net and
+O-Net each run once per photo on all candidates.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge_runtime import boxes as bx
+from edge_runtime.manifest import DEFAULT_MODELS_DIR, verified_model
+from edge_runtime.sessions import InferenceSession, create_session
+
+PNET_CELL = 12  # P-Net sees 12x12 windows...
+PNET_STRIDE = 2  # ...every 2 pixels of the scaled image
+RNET_SIZE = 24
+ONET_SIZE = 48
+PIXEL_MEAN = 127.5
+PIXEL_SCALE = 1 / 128
+
+
+@dataclass(frozen=True, slots=True)
+class Detections:
+    """Faces found in one image, best first. N may be 0.
+
+    boxes: (N, 4) float32 x1, y1, x2, y2 in pixels of the input image (origin top left).
+    scores: (N,) O-Net face probability.
+    landmarks: (N, 5, 2) float32 x, y of left eye, right eye, nose, mouth left, mouth
+        right, where left and right are as seen in the image.
+    """
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    landmarks: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+
+def scale_pyramid(height: int, width: int, min_face_size: float, factor: float) -> np.ndarray:
+    """Scales at which P-Net's 12 px window sees faces from `min_face_size` up (reference rule)."""
+    count = round(-((np.log(min(height, width) / PNET_CELL) / np.log(factor)) + 1))
+    return (PNET_CELL / min_face_size) * factor ** np.arange(max(count, 0))
+
+
+def pnet_boxes(reg: np.ndarray, prob: np.ndarray, scale: float, threshold: float) -> np.ndarray:
+    """P-Net cells above threshold -> regressed boxes in image pixels: rows x1 y1 x2 y2 score."""
+    score = prob[0, :, :, 1]
+    ys, xs = np.nonzero(score > threshold)
+    offsets = reg[0, ys, xs]
+    span = PNET_CELL - 1
+    x1 = xs * PNET_STRIDE + 1 + offsets[:, 0] * span
+    y1 = ys * PNET_STRIDE + 1 + offsets[:, 1] * span
+    x2 = xs * PNET_STRIDE + PNET_CELL + offsets[:, 2] * span
+    y2 = ys * PNET_STRIDE + PNET_CELL + offsets[:, 3] * span
+    rows = np.stack([x1, y1, x2, y2, score[ys, xs]], axis=1).astype(np.float64)
+    rows = rows[bx.sort_by_score(rows[:, 4])]
+    rows[:, :4] /= scale
+    return rows
+
+
+def crop_and_resize(image: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
+    """Bilinear patches (N, size, size, C) of float32 `image` inside `boxes`, zero outside it.
+
+    Same sampling as tf.image.crop_and_resize with boxes normalised by the image size,
+    which is what the reference uses to feed R-Net and O-Net.
+    """
+    height, width, channels = image.shape
+    steps = np.arange(size) / (size - 1)
+    y = (boxes[:, 1:2] / height + steps * (boxes[:, 3:4] - boxes[:, 1:2]) / height) * (height - 1)
+    x = (boxes[:, 0:1] / width + steps * (boxes[:, 2:3] - boxes[:, 0:1]) / width) * (width - 1)
+    y0 = np.floor(y)
+    x0 = np.floor(x)
+    dy = (y - y0).astype(np.float32)[:, :, None, None]
+    dx = (x - x0).astype(np.float32)[:, None, :, None]
+    row0 = np.clip(y0, 0, height - 1).astype(np.intp)[:, :, None] * width
+    row1 = np.clip(np.ceil(y), 0, height - 1).astype(np.intp)[:, :, None] * width
+    col0 = np.clip(x0, 0, width - 1).astype(np.intp)[:, None, :]
+    col1 = np.clip(np.ceil(x), 0, width - 1).astype(np.intp)[:, None, :]
+    flat = image.reshape(-1, channels)
+    v00, v01 = np.take(flat, row0 + col0, axis=0), np.take(flat, row0 + col1, axis=0)
+    v10, v11 = np.take(flat, row1 + col0, axis=0), np.take(flat, row1 + col1, axis=0)
+    top = v00 + (v01 - v00) * dx
+    patches = top + (v10 + (v11 - v10) * dx - top) * dy
+    inside = ((y >= 0) & (y <= height - 1))[:, :, None] & ((x >= 0) & (x <= width - 1))[:, None, :]
+    patches[~inside] = 0
+    return patches
+
+
+class MTCNN:
+    """Face detector; thresholds and sizes are fixed at construction, `detect` is the only verb."""
+
+    def __init__(
+        self,
+        models_dir: str | Path | None = None,
+        min_face_size: float = 20,
+        scale_factor: float = 0.709,
+        thresholds: Sequence[float] = (0.6, 0.7, 0.8),
+        providers: Sequence[str] | None = None,
+        threads: int | None = None,
+    ) -> None:
+        models_dir = Path(models_dir) if models_dir else DEFAULT_MODELS_DIR
+        self.min_face_size = float(min_face_size)
+        self.scale_factor = float(scale_factor)
+        self.thresholds = tuple(float(t) for t in thresholds)
+        # The networks are small: pyramid levels and slices of the R-Net / O-Net batch
+        # run side by side on `threads` workers with one ONNX Runtime thread each, which
+        # keeps the cores busier than splitting every small convolution between them.
+        self.workers = threads or os.cpu_count() or 1
+        self.pnet, self.rnet, self.onet = (
+            create_session(verified_model(models_dir, f"mtcnn_{name}")[0], providers, threads=1)
+            for name in ("pnet", "rnet", "onet")
+        )
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="mtcnn")
+
+    def detect(self, image: np.ndarray) -> Detections:
+        """Every face in an RGB uint8 image (H, W, 3) of any size and aspect ratio."""
+        height, width = image.shape[:2]
+        normalized = (image.astype(np.float32) - PIXEL_MEAN) * PIXEL_SCALE
+        candidates = self._propose(normalized)
+        if len(candidates):
+            candidates = self._refine(normalized, candidates)
+        if not len(candidates):
+            return Detections(
+                np.zeros((0, 4), np.float32),
+                np.zeros(0, np.float32),
+                np.zeros((0, 5, 2), np.float32),
+            )
+        found, scores, landmarks = self._output(normalized, candidates)
+        return Detections(
+            bx.clip_to_image(found, height, width).astype(np.float32),
+            scores.astype(np.float32),
+            landmarks.astype(np.float32),
+        )
+
+    def _propose(self, normalized: np.ndarray) -> np.ndarray:
+        """Stage 1: P-Net over the pyramid; square candidate boxes with scores (M, 5)."""
+        height, width = normalized.shape[:2]
+        scales = scale_pyramid(height, width, self.min_face_size, self.scale_factor)
+        if not len(scales):
+            return np.zeros((0, 5))
+        per_scale = list(self._pool.map(lambda s: self._pnet_level(normalized, s), scales))
+        rows = np.concatenate(per_scale)
+        rows = rows[bx.sort_by_score(rows[:, 4])]
+        rows = rows[bx.nms(rows[:, :4], 0.7)]
+        rows[:, :4] = bx.to_square(rows[:, :4])
+        return rows
+
+    def _pnet_level(self, normalized: np.ndarray, scale: float) -> np.ndarray:
+        """P-Net on one pyramid level: its boxes after the per-level NMS."""
+        height, width = normalized.shape[:2]
+        size = (int(width * scale), int(height * scale))
+        scaled = cv2.resize(normalized, size, interpolation=cv2.INTER_AREA)
+        planar = np.ascontiguousarray(scaled.transpose(2, 0, 1)[None])
+        reg, prob = self.pnet.run(["box_reg", "face_prob"], {"input": planar})
+        rows = pnet_boxes(reg, prob, scale, self.thresholds[0])
+        return rows[bx.nms(rows[:, :4], 0.5)]
+
+    def _run_on_patches(
+        self,
+        session: InferenceSession,
+        outputs: Sequence[str],
+        normalized: np.ndarray,
+        rows: np.ndarray,
+        size: int,
+    ) -> list[np.ndarray]:
+        """Crop every candidate and run the network once per worker on its slice of the batch."""
+
+        def run(part: np.ndarray) -> list[np.ndarray]:
+            patches = crop_and_resize(normalized, part, size)
+            return session.run(list(outputs), {"input": patches.transpose(0, 3, 1, 2).copy()})
+
+        parts = [p for p in np.array_split(rows[:, :4], self.workers) if len(p)]
+        results = list(self._pool.map(run, parts))
+        return [np.concatenate([r[i] for r in results]) for i in range(len(outputs))]
+
+    def _refine(self, normalized: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Stage 2: R-Net on all candidates at once; regressed, filtered, squared (K, 5)."""
+        reg, prob = self._run_on_patches(
+            self.rnet, ("box_reg", "face_prob"), normalized, rows, RNET_SIZE
+        )
+        rows = np.concatenate([bx.apply_regression(rows[:, :4], reg), prob[:, 1:2]], axis=1)
+        rows = rows[rows[:, 4] > self.thresholds[1]]
+        rows = rows[bx.sort_by_score(rows[:, 4])]
+        rows = rows[bx.nms(rows[:, :4], 0.7)]
+        rows[:, :4] = bx.to_square(rows[:, :4])
+        return rows
+
+    def _output(
+        self, normalized: np.ndarray, rows: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Stage 3: O-Net on all candidates at once; final boxes, scores and landmarks."""
+        reg, marks, prob = self._run_on_patches(
+            self.onet, ("box_reg", "landmarks", "face_prob"), normalized, rows, ONET_SIZE
+        )
+        w = (rows[:, 2] - rows[:, 0] + 1)[:, None]
+        h = (rows[:, 3] - rows[:, 1] + 1)[:, None]
+        xs = w * marks[:, :5] + rows[:, 0:1] - 1
+        ys = h * marks[:, 5:] + rows[:, 1:2] - 1
+        landmarks = np.stack([xs, ys], axis=2)
+        found = bx.apply_regression(rows[:, :4], reg)
+        scores = prob[:, 1].astype(np.float64)
+        keep = np.flatnonzero(scores > self.thresholds[2])
+        keep = keep[bx.sort_by_score(scores[keep])]
+        keep = keep[bx.nms(found[keep], 0.7, method="min")]
+        return found[keep], scores[keep], landmarks[keep]

@@ -1,0 +1,62 @@
+"""The one place that builds ONNX Runtime sessions, so options and providers stay uniform."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import onnxruntime as ort
+from onnxruntime import InferenceSession
+
+log = logging.getLogger(__name__)
+
+PROVIDER_ALIASES = {
+    "cpu": "CPUExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+}
+
+
+class ProviderUnavailableError(RuntimeError):
+    """An execution provider was asked for but this onnxruntime build lacks it."""
+
+
+def resolve_providers(names: Sequence[str] | None, fallback: bool = False) -> list[str]:
+    """Map short names (cpu, cuda, tensorrt) to ONNX Runtime providers, checking availability.
+
+    Without `fallback`, a missing provider is an error; with it, missing ones are
+    dropped (CPU always remains last).
+    """
+    if not names:
+        return ["CPUExecutionProvider"]
+    available = set(ort.get_available_providers())
+    wanted = [PROVIDER_ALIASES.get(n.lower(), n) for n in names]
+    missing = [p for p in wanted if p not in available]
+    if missing and not fallback:
+        raise ProviderUnavailableError(
+            f"provider(s) {', '.join(missing)} not available in this onnxruntime build "
+            f"(available: {', '.join(sorted(available))})"
+        )
+    chosen = [p for p in wanted if p in available]
+    if "CPUExecutionProvider" not in chosen:
+        chosen.append("CPUExecutionProvider")
+    return chosen
+
+
+def create_session(
+    path: Path, providers: Sequence[str] | None = None, threads: int | None = None
+) -> InferenceSession:
+    """An InferenceSession with full graph optimisation and the given intra-op thread count."""
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    # Spinning worker threads would fight OpenCV's resize threads for the same cores.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if threads:
+        options.intra_op_num_threads = threads
+    session = InferenceSession(
+        str(path), sess_options=options, providers=list(providers or ["CPUExecutionProvider"])
+    )
+    log.debug("%s on %s", Path(path).name, session.get_providers())
+    return session

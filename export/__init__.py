@@ -1,0 +1,1 @@
+"""Export trained networks to ONNX for edge_runtime (needs the `train` extra)."""

@@ -1,0 +1,96 @@
+"""`python -m edge_runtime`: answers, one-line errors and exit codes on a batch of inputs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from edge_runtime.__main__ import main
+from tests.conftest import ROOT, TEST_DATA
+
+GOOD = TEST_DATA / "male_image_with_mask.jpg"
+
+
+@pytest.fixture()
+def messy_folder(tmp_path: Path) -> Path:
+    """A batch with good photos and every kind of broken file, side by side."""
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    shutil.copy(GOOD, folder / "a_good.jpg")
+    (folder / "b_empty.jpg").write_bytes(b"")
+    (folder / "c_text.jpg").write_text("not a photo")
+    (folder / "d_truncated.jpg").write_bytes(GOOD.read_bytes()[:4000])
+    Image.new("1", (12000, 12000)).save(folder / "e_huge.png")
+    Image.new("RGB", (1, 1)).save(folder / "f_dot.png")
+    Image.open(GOOD).convert("CMYK").save(folder / "g_cmyk.jpg")
+    shutil.copy(TEST_DATA / "female_image_without_mask.jpg", folder / "h_good.jpg")
+    return folder
+
+
+def test_batch_goes_on_past_failures(messy_folder: Path, capsys):
+    code = main([str(messy_folder), "--json"])
+    out, err = capsys.readouterr()
+    results = {Path(r["path"]).name: r["faces"] for r in map(json.loads, out.splitlines())}
+    assert code == 1
+    assert sorted(results) == ["a_good.jpg", "f_dot.png", "g_cmyk.jpg", "h_good.jpg"]
+    assert len(results["a_good.jpg"]) == 1 and len(results["h_good.jpg"]) == 1
+    assert len(results["g_cmyk.jpg"]) == 1
+    assert results["f_dot.png"] == []
+    errors = err.strip().splitlines()
+    assert len(errors) == 4
+    assert all(line.startswith("error: ") for line in errors)
+    assert "Traceback" not in err
+
+
+def test_all_good_exits_zero_and_no_face_is_an_answer(tmp_path: Path, capsys):
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (300, 200), (200, 200, 200)).save(blank)
+    assert main([str(GOOD), str(blank)]) == 0
+    out = capsys.readouterr().out
+    assert f"{GOOD}  face 1  (" in out
+    assert f"{blank}  no face found" in out
+
+
+def test_empty_folder_and_missing_file_fail(tmp_path: Path, capsys):
+    assert main([str(tmp_path), str(tmp_path / "nope.jpg")]) == 1
+    err = capsys.readouterr().err
+    assert f"error: {tmp_path}: no images found" in err
+    assert "nope.jpg: no such file" in err
+
+
+def test_glob_source(capsys):
+    assert main([str(TEST_DATA / "*_with_mask.jpg"), "--json"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2
+
+
+def test_unavailable_provider_is_a_usage_error(capsys):
+    assert main([str(GOOD), "--providers", "tensorrt"]) == 2
+    assert "not available" in capsys.readouterr().err
+
+
+def test_unavailable_provider_with_fallback_runs_on_cpu(capsys):
+    assert main([str(GOOD), "--providers", "tensorrt", "--fallback"]) == 0
+
+
+def test_bad_option_is_exit_two():
+    result = subprocess.run(
+        [sys.executable, "-m", "edge_runtime", "--min-face", "x", str(GOOD)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+
+
+def test_whole_process_prints_faces():
+    result = subprocess.run(
+        [sys.executable, "-m", "edge_runtime", str(GOOD)], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert "face 1" in result.stdout and result.stderr == ""

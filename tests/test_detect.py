@@ -1,0 +1,98 @@
+"""The ONNX MTCNN on real photos and on the awkward ones users send."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from edge_runtime.boxes import pairwise_iou
+from edge_runtime.image_io import load_image
+from edge_runtime.manifest import ModelIntegrityError
+from tests.conftest import DATA, ROOT, TEST_DATA, needs_shared
+
+SEED_PHOTOS = sorted(p for p in TEST_DATA.glob("*.jpg") if "cropped" not in p.name)
+
+
+@pytest.mark.parametrize("path", SEED_PHOTOS, ids=lambda p: p.stem)
+def test_one_face_in_each_seed_photo(detector, path: Path):
+    found = detector.detect(load_image(path))
+    assert len(found) == 1
+    x1, y1, x2, y2 = found.boxes[0]
+    assert x2 - x1 > 150 and y2 - y1 > 150  # the face fills most of the 260 px photo
+    assert found.scores[0] > 0.95
+    eyes_y, mouth_y = found.landmarks[0, :2, 1].mean(), found.landmarks[0, 3:, 1].mean()
+    assert y1 < eyes_y < mouth_y < y2
+
+
+def test_output_shapes_when_nothing_is_found(detector):
+    found = detector.detect(np.zeros((1, 1, 3), np.uint8))
+    assert len(found) == 0
+    assert found.boxes.shape == (0, 4) and found.landmarks.shape == (0, 5, 2)
+
+
+def test_wide_photo_is_not_squashed(detector):
+    # The same face on a square and on a 4:1 canvas: same box, shifted.
+    face = cv2.resize(load_image(TEST_DATA / "male_image_without_mask.jpg"), (130, 130))
+    square = np.full((300, 300, 3), 90, np.uint8)
+    wide = np.full((300, 1200, 3), 90, np.uint8)
+    square[85:215, 85:215] = face
+    wide[85:215, 535:665] = face
+    in_square, in_wide = detector.detect(square), detector.detect(wide)
+    assert len(in_square) == 1 and len(in_wide) == 1
+    x1, y1, x2, y2 = in_wide.boxes[0]
+    assert 0.8 < (x2 - x1) / (y2 - y1) < 1.0  # a face box is a little taller than wide
+    shifted = in_square.boxes[:1] + np.array([450, 0, 450, 0], np.float32)
+    assert pairwise_iou(in_wide.boxes[:1], shifted)[0, 0] > 0.9
+
+
+def test_exif_rotated_photo_is_detected_upright(detector, tmp_path: Path):
+    upright = load_image(TEST_DATA / "female_image_with_mask.jpg")
+    exif = Image.Exif()
+    exif[0x0112] = 8  # rotate 270 degrees clockwise to display
+    path = tmp_path / "sideways.jpg"
+    Image.fromarray(np.ascontiguousarray(np.rot90(upright, k=-1))).save(path, exif=exif, quality=95)
+    found = detector.detect(load_image(path))
+    assert len(found) == 1
+    left_eye, right_eye, nose = found.landmarks[0, :3]
+    assert abs(left_eye[1] - right_eye[1]) < 15 and nose[1] > left_eye[1]
+
+
+def test_grayscale_photo_still_has_its_face(detector):
+    gray = np.asarray(Image.open(TEST_DATA / "female_image_without_mask.jpg").convert("L"))
+    found = detector.detect(np.repeat(gray[:, :, None], 3, axis=2))
+    assert len(found) == 1
+
+
+def test_group_photo_finds_several_faces(detector):
+    photo = needs_shared(DATA / "scenes_voc" / "images" / "maksssksksss104.jpg")
+    assert len(detector.detect(load_image(photo))) >= 6
+
+
+def test_tampered_model_is_refused(tmp_path: Path):
+    from edge_runtime.mtcnn import MTCNN
+
+    models = tmp_path / "models"
+    (models / "mtcnn").mkdir(parents=True)
+    (models / "manifest.json").write_bytes((ROOT / "models" / "manifest.json").read_bytes())
+    for name in ("pnet", "rnet", "onet"):
+        (models / "mtcnn" / f"{name}.onnx").write_bytes(
+            (ROOT / "models/mtcnn" / f"{name}.onnx").read_bytes()
+        )
+    with open(models / "mtcnn" / "rnet.onnx", "ab") as f:
+        f.write(b"\0")
+    with pytest.raises(ModelIntegrityError, match=r"rnet\.onnx has sha256"):
+        MTCNN(models)
+
+
+def test_import_does_not_pull_tensorflow():
+    code = (
+        "import sys, edge_runtime, edge_runtime.mtcnn, edge_runtime.__main__; "
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
