@@ -1,8 +1,9 @@
-"""`python -m export mtcnn` converts the reference MTCNN weights to ONNX."""
+"""`python -m export mtcnn|model`: the reference MTCNN or a trained classifier to ONNX."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -15,6 +16,23 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p_mtcnn = sub.add_parser("mtcnn", help="convert the mtcnn package's P/R/O-Net to ONNX")
     p_mtcnn.add_argument("--models", type=Path, default=DEFAULT_MODELS_DIR, help="models folder")
+    p_model = sub.add_parser(
+        "model", help="a trained .keras classifier to ONNX, behind a parity gate"
+    )
+    p_model.add_argument("--keras", type=Path, required=True, help="model.keras of a fit run")
+    p_model.add_argument(
+        "--data",
+        type=Path,
+        required=True,
+        help="the prepared folder whose test split the gate runs on",
+    )
+    p_model.add_argument("--out", type=Path, required=True, help="e.g. models/mask.onnx")
+    p_model.add_argument("--name", default=None, help="manifest name (default: the task)")
+    p_model.add_argument(
+        "--float16",
+        action="store_true",
+        help="store weights as float16 (half the download, own gate)",
+    )
     args = parser.parse_args(argv)
 
     if args.command == "mtcnn":
@@ -22,6 +40,20 @@ def main(argv: list[str] | None = None) -> int:
 
         for path in export_all(args.models):
             print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB)")
+    elif args.command == "model":
+        from export.classifier import ParityError, export_classifier
+
+        try:
+            entry = export_classifier(args.keras, args.data, args.out, args.name, args.float16)
+        except ParityError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print(
+            json.dumps(
+                {"file": str(args.out), "bytes": entry["bytes"], "parity": entry["parity"]},
+                indent=2,
+            )
+        )
     return 0
 
 

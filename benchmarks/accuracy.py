@@ -1,0 +1,95 @@
+"""`python -m benchmarks.accuracy`: Keras against its ONNX variants on the same test crops.
+
+    python -m benchmarks.accuracy --keras work/runs/mask/model.keras --data work/data/mask \\
+        --onnx models/mask.onnx --out benchmarks/results/accuracy_mask
+
+For each variant: accuracy on the prepared test split, label agreement with Keras and the
+largest probability difference. Writes OUT.md and OUT.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+
+def compare_variants(keras_path: Path, data: Path, onnx_paths: list[Path]) -> dict:
+    """Accuracy, agreement and max |dp| of Keras and each ONNX file on the test split."""
+    import keras
+    import onnxruntime as ort
+
+    from export.classifier import load_split_images
+
+    labels = json.loads((Path(keras_path).parent / "labels.json").read_text())
+    names, threshold = labels["class_names"], labels["threshold"]
+    images, rows = load_split_images(data)
+    truth = np.array([names.index(r["label"]) for r in rows])
+    keras_p = keras.saving.load_model(keras_path).predict(images, batch_size=64, verbose=0)
+    keras_p = keras_p.reshape(-1)
+    variants = [{"variant": "keras", "file": str(keras_path), "p": keras_p}]
+    for path in onnx_paths:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        p = np.concatenate(
+            [
+                session.run(["probability"], {"image": images[i : i + 64]})[0]
+                for i in range(0, len(images), 64)
+            ]
+        ).reshape(-1)
+        variants.append({"variant": path.stem, "file": str(path), "p": p})
+    table = []
+    for v in variants:
+        p = v.pop("p")
+        table.append(
+            {
+                **v,
+                "n": len(truth),
+                "accuracy": float(np.mean((p > threshold) == truth)),
+                "agreement_with_keras": float(np.mean((p > threshold) == (keras_p > threshold))),
+                "max_abs_dp": float(np.max(np.abs(p - keras_p), initial=0.0)),
+                "bytes": Path(v["file"]).stat().st_size,
+            }
+        )
+    return {"task": labels["task"], "data": str(data), "split": "test", "rows": table}
+
+
+def to_markdown(result: dict) -> str:
+    """The comparison as a Markdown table."""
+    lines = [
+        f"{result['task']}: test split of `{result['data']}`, {result['rows'][0]['n']} crops",
+        "",
+        "| variant | MB | accuracy | agreement with Keras | max abs dp |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for r in result["rows"]:
+        lines.append(
+            f"| {r['variant']} | {r['bytes'] / 1e6:.1f} | {r['accuracy']:.2%} "
+            f"| {r['agreement_with_keras']:.2%} | {r['max_abs_dp']:.2e} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.accuracy",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--keras", type=Path, required=True)
+    parser.add_argument("--data", type=Path, required=True, help="prepared folder")
+    parser.add_argument("--onnx", type=Path, nargs="+", required=True)
+    parser.add_argument("--out", type=Path, required=True, help="path stem for .md and .json")
+    args = parser.parse_args(argv)
+    result = compare_variants(args.keras, args.data, args.onnx)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    markdown = to_markdown(result)
+    args.out.with_suffix(".md").write_text(markdown)
+    print(markdown)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

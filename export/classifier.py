@@ -1,0 +1,160 @@
+"""`python -m export model`: a trained .keras classifier -> ONNX, behind a parity gate.
+
+The gate runs Keras and ONNX Runtime on the same real crops (the test split the model
+was measured on) and refuses to write the model when they disagree: for float32, on any
+label or by more than 1e-4 in probability; for float16-stored weights, on more than 0.1%
+of labels. The ONNX metadata and the models manifest carry the class names, threshold,
+input size, preprocessing, training metrics and the gate's numbers.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edge_runtime.manifest import write_entry
+from export.onnx_graph import store_weights_as_float16
+
+OPSET = 17
+MAX_DP_FP32 = 1e-4
+MIN_AGREEMENT_FP16 = 0.999
+
+
+class ParityError(RuntimeError):
+    """ONNX and Keras disagree beyond the gate's limits; nothing was written."""
+
+
+@dataclass(frozen=True, slots=True)
+class Parity:
+    """How closely the ONNX model follows Keras on the same images."""
+
+    n: int
+    agreement: float
+    max_abs_dp: float
+
+    def as_dict(self) -> dict:
+        return {"n": self.n, "label_agreement": self.agreement, "max_abs_dp": self.max_abs_dp}
+
+
+def keras_to_onnx(model, input_size: int):
+    """ONNX proto of a Keras 3 model with a dynamic batch: input "image", output "probability".
+
+    tf2onnx's `from_keras` reads attributes Keras 3 removed (onnx/tensorflow-onnx#2348), so the
+    model is wrapped in a `tf.function` with an explicit signature and converted from that.
+    """
+    import tensorflow as tf
+    import tf2onnx
+
+    signature = [tf.TensorSpec((None, input_size, input_size, 3), tf.float32, name="image")]
+
+    @tf.function(input_signature=signature)
+    def forward(image):
+        return {"probability": model(image, training=False)}
+
+    proto, _ = tf2onnx.convert.from_function(forward, input_signature=signature, opset=OPSET)
+    return proto
+
+
+def check_parity(proto, keras_p: np.ndarray, images: np.ndarray, threshold: float) -> Parity:
+    """Run the ONNX proto on `images` and compare with the Keras probabilities."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    onnx_p = np.concatenate(
+        [
+            session.run(["probability"], {"image": images[i : i + 64]})[0].reshape(-1)
+            for i in range(0, len(images), 64)
+        ]
+    )
+    agree = float(np.mean((onnx_p > threshold) == (keras_p > threshold)))
+    return Parity(len(images), agree, float(np.max(np.abs(onnx_p - keras_p), initial=0.0)))
+
+
+def load_split_images(data: Path, split: str = "test") -> tuple[np.ndarray, list[dict]]:
+    """The prepared crops of one split as float32 (N, S, S, 3) 0-255, with their index rows."""
+    from PIL import Image
+
+    from train.prepare import read_index
+
+    rows = [r for r in read_index(data) if r["split"] == split]
+    images = np.stack(
+        [np.asarray(Image.open(Path(data) / r["file"]).convert("RGB")) for r in rows]
+    ).astype(np.float32)
+    return images, rows
+
+
+def export_classifier(
+    keras_path: Path, data: Path, out: Path, name: str | None = None, float16: bool = False
+) -> dict:
+    """Convert, gate and write `out` plus its manifest entry; returns the entry."""
+    import keras
+    import onnx
+
+    run = Path(keras_path).parent
+    labels = json.loads((run / "labels.json").read_text())
+    metrics = (
+        json.loads((run / "metrics.json").read_text()) if (run / "metrics.json").exists() else {}
+    )
+    model = keras.saving.load_model(keras_path)
+    images, _ = load_split_images(data)
+    keras_p = model.predict(images, batch_size=64, verbose=0).reshape(-1)
+
+    proto = keras_to_onnx(model, labels["input_size"])
+    parity = check_parity(proto, keras_p, images, labels["threshold"])
+    if parity.agreement < 1.0 or parity.max_abs_dp > MAX_DP_FP32:
+        raise ParityError(f"float32 ONNX differs from Keras: {parity.as_dict()}")
+    gate = {"float32": parity.as_dict()}
+    if float16:
+        store_weights_as_float16(proto)
+        half = check_parity(proto, keras_p, images, labels["threshold"])
+        if half.agreement < MIN_AGREEMENT_FP16:
+            raise ParityError(f"float16-weight ONNX agrees on too few labels: {half.as_dict()}")
+        gate["float16_weights"] = half.as_dict()
+
+    summary = {
+        "task": labels["task"],
+        "test_accuracy": metrics.get("test", {}).get("accuracy"),
+        "test_n": metrics.get("test", {}).get("n"),
+        "test_ci95": metrics.get("test", {}).get("ci95"),
+    }
+    meta = {
+        "class_names": json.dumps(labels["class_names"]),
+        "threshold": str(labels["threshold"]),
+        "input_size": str(labels["input_size"]),
+        "preprocessing": labels["preprocessing"],
+        "crop_margin": str(labels["margin"]),
+        "metrics": json.dumps(summary),
+        "parity": json.dumps(gate),
+    }
+    for key, value in meta.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.checker.check_model(proto)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(proto.SerializeToString())
+    return write_entry(
+        out.parent,
+        name or labels["task"],
+        {
+            "file": out.name,
+            "kind": "classifier",
+            "task": labels["task"],
+            "input": {
+                "name": "image",
+                "shape": [None, labels["input_size"], labels["input_size"], 3],
+                "dtype": "float32",
+            },
+            "output": "probability",
+            "class_names": labels["class_names"],
+            "threshold": labels["threshold"],
+            "preprocessing": labels["preprocessing"],
+            "crop_margin": labels["margin"],
+            "weights_dtype": "float16" if float16 else "float32",
+            "metrics": summary,
+            "parity": gate,
+        },
+    )

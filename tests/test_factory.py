@@ -1,0 +1,188 @@
+"""The model factory in miniature on real photos: prepare -> fit -> export -> gate -> table.
+
+Small real runs (a few dozen photos, 32 px, one or two epochs): they check that every step
+works and hands the next what it needs, not that the model is good.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import DATA, ROOT, needs_shared
+
+pytestmark = pytest.mark.shared_data
+SIZE = 32
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory) -> Path:
+    needs_shared(DATA / "faces_mask")
+    pytest.importorskip("tensorflow", reason="training needs the train extra")
+    from train.prepare import prepare
+
+    out = tmp_path_factory.mktemp("factory") / "mask"
+    prepare("mask", [DATA / "faces_mask"], out, SIZE, limit=24)
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained(prepared: Path) -> Path:
+    from train.fit import FitConfig, fit
+
+    run = prepared.parent / "run"
+    fit(FitConfig(task="mask", data=prepared, out=run, epochs=1, batch_size=8, patience=1))
+    return run
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_prepare_writes_crops_index_and_summary(prepared: Path):
+    from PIL import Image
+
+    summary = json.loads((prepared / "prepare.json").read_text())
+    rows = read_csv(prepared / "index.csv")
+    assert summary["size"] == SIZE and len(rows) == 48
+    assert {r["label"] for r in rows} == {"WithMask", "WithoutMask"}
+    assert {r["split"] for r in rows} <= {"train", "val", "test"}
+    assert summary["counts"]["face_found"] + summary["counts"].get("whole_image_used", 0) == 48
+    assert Image.open(prepared / rows[0]["file"]).size == (SIZE, SIZE)
+
+
+def test_split_is_stable_and_keeps_a_photo_together():
+    from train.prepare import split_of
+
+    a = Path("faces_masked_gender/male/pengeye_cloth_0__12_.jpg")
+    b = Path("faces_mask/with_mask/peng_cloth_0__12_.jpg")
+    assert split_of(a) == split_of(b)
+    splits = [split_of(Path(f"x_{i}.jpg")) for i in range(2000)]
+    assert splits == [split_of(Path(f"x_{i}.jpg")) for i in range(2000)]
+    shares = {s: splits.count(s) / 2000 for s in ("train", "val", "test")}
+    assert 0.65 < shares["train"] < 0.75 and 0.11 < shares["test"] < 0.19
+
+
+def test_synthetic_mask_covers_mouth_not_eyes():
+    from edge_runtime.image_io import load_image
+    from edge_runtime.mtcnn import MTCNN
+    from tests.conftest import TEST_DATA
+    from train.prepare import main_face
+    from train.synthetic_mask import draw_mask
+
+    image = load_image(TEST_DATA / "female_image_without_mask.jpg")
+    box, marks, found = main_face(MTCNN(), image)
+    masked = draw_mask(image, marks, box, np.random.default_rng(1))
+    changed = np.abs(masked.astype(int) - image).sum(axis=2) > 30
+    mouth = np.round(marks[3:].mean(axis=0)).astype(int)
+    eye = np.round(marks[0]).astype(int)
+    assert found and changed[mouth[1], mouth[0]] and not changed[eye[1], eye[0]]
+
+
+def test_fit_writes_model_metrics_and_pictures(trained: Path):
+    metrics = json.loads((trained / "metrics.json").read_text())
+    for name in ("model.keras", "labels.json", "confusion_matrix.png", "training_curves.png"):
+        assert (trained / name).stat().st_size > 0
+    test = metrics["test"]
+    assert test["n"] == sum(map(sum, test["confusion_matrix"]))
+    assert set(test["per_class"]) == {"WithMask", "WithoutMask"}
+    assert test["per_source"] and 0.0 <= test["ci95"][0] <= test["accuracy"] <= test["ci95"][1]
+
+
+def test_export_passes_gate_and_is_listed(trained: Path, prepared: Path, tmp_path: Path):
+    from edge_runtime.manifest import verified_model
+    from export.classifier import export_classifier
+
+    entry = export_classifier(trained / "model.keras", prepared, tmp_path / "mask.onnx")
+    half = export_classifier(
+        trained / "model.keras",
+        prepared,
+        tmp_path / "mask_fp16.onnx",
+        name="mask_fp16",
+        float16=True,
+    )
+    assert entry["parity"]["float32"]["label_agreement"] == 1.0
+    assert entry["parity"]["float32"]["max_abs_dp"] <= 1e-4
+    assert half["parity"]["float16_weights"]["label_agreement"] >= 0.999
+    assert half["bytes"] < 0.6 * entry["bytes"]
+    _, listed = verified_model(tmp_path, "mask")
+    assert listed["class_names"] == ["WithMask", "WithoutMask"] and listed["sha256"]
+
+    from benchmarks.accuracy import compare_variants
+
+    table = compare_variants(
+        trained / "model.keras", prepared, [tmp_path / "mask.onnx", tmp_path / "mask_fp16.onnx"]
+    )
+    keras_row, fp32_row, _ = table["rows"]
+    assert fp32_row["accuracy"] == keras_row["accuracy"]
+    assert fp32_row["agreement_with_keras"] == 1.0
+
+
+def fit_command(data: Path, run: Path, epochs: int, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "train",
+        "fit",
+        "--task",
+        "mask",
+        "--data",
+        str(data),
+        "--out",
+        str(run),
+        "--epochs",
+        str(epochs),
+        "--batch-size",
+        "8",
+        "--patience",
+        "9",
+        *extra,
+    ]
+
+
+def test_killed_training_resumes_from_last_epoch(prepared: Path, tmp_path: Path):
+    run = tmp_path / "resume"
+    history = run / "history.csv"
+    proc = subprocess.Popen(
+        fit_command(prepared, run, 3),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.time() + 600
+    while time.time() < deadline and proc.poll() is None:
+        if history.exists() and len(history.read_text().splitlines()) >= 2:  # one epoch done
+            break
+        time.sleep(0.5)
+    assert proc.poll() is None, "training ended before it could be interrupted"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = [int(r["epoch"]) for r in read_csv(history)]
+    assert done and (run / "backup").exists()
+
+    subprocess.run(fit_command(prepared, run, 3), cwd=ROOT, check=True, capture_output=True)
+    epochs = [int(r["epoch"]) for r in read_csv(history)]
+    assert epochs == [0, 1, 2], f"expected a continuation after epoch {done[-1]}, got {epochs}"
+
+
+def test_mirrored_strategy_on_two_logical_cpus(prepared: Path, tmp_path: Path):
+    result = subprocess.run(
+        fit_command(prepared, tmp_path / "mirrored", 1, "--distribute", "mirrored"),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "num_replicas_in_sync=2" in result.stdout + result.stderr
+    assert (tmp_path / "mirrored" / "metrics.json").exists()

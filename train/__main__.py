@@ -1,0 +1,134 @@
+"""`python -m train prepare|fit|sheet`: the model factory's command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from train.tasks import TASKS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Subcommands and their options."""
+    parser = argparse.ArgumentParser(prog="python -m train", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    prep = sub.add_parser("prepare", help="detect, crop and split labelled photos")
+    prep.add_argument("--task", choices=sorted(TASKS), required=True)
+    prep.add_argument(
+        "--data",
+        type=Path,
+        nargs="+",
+        required=True,
+        help="folders with class subfolders (optionally under train/val/test)",
+    )
+    prep.add_argument(
+        "--synthetic-from",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="unmasked faces to draw masks on (train split only)",
+    )
+    prep.add_argument("--out", type=Path, required=True)
+    prep.add_argument("--size", type=int, default=96, help="crop size in pixels (96)")
+    prep.add_argument("--limit", type=int, default=None, help="max photos per class and folder")
+    prep.add_argument("--seed", type=int, default=0)
+
+    sheet = sub.add_parser("sheet", help="PNG sheet of synthetic masks drawn on real faces")
+    sheet.add_argument("--data", type=Path, required=True, help="unmasked faces (class folders)")
+    sheet.add_argument("--out", type=Path, required=True, help="PNG path")
+    sheet.add_argument("--count", type=int, default=24)
+
+    fails = sub.add_parser("failures", help="PNG of a finished run's test mistakes")
+    fails.add_argument("--run", type=Path, required=True, help="run folder of fit")
+    fails.add_argument("--data", type=Path, required=True, help="its prepared folder")
+
+    card = sub.add_parser("card", help="print the model card's results from finished runs")
+    card.add_argument("--runs", type=Path, default=Path("work/runs"))
+    card.add_argument("--models", type=Path, default=Path("models"))
+
+    fit = sub.add_parser("fit", help="train one classifier on a prepared folder")
+    fit.add_argument("--task", choices=sorted(TASKS), required=True)
+    fit.add_argument("--data", type=Path, required=True, help="folder written by prepare")
+    fit.add_argument("--out", type=Path, required=True, help="run folder (resumes if present)")
+    fit.add_argument(
+        "--weights",
+        choices=["none", "imagenet"],
+        default="none",
+        help="backbone initialisation (imagenet needs internet once)",
+    )
+    fit.add_argument("--epochs", type=int, default=10)
+    fit.add_argument("--batch-size", type=int, default=32)
+    fit.add_argument("--lr", type=float, default=1e-3)
+    fit.add_argument("--schedule", choices=["cosine", "constant"], default="cosine")
+    fit.add_argument("--warmup-epochs", type=float, default=0.0)
+    fit.add_argument("--class-weight", choices=["none", "balanced"], default="balanced")
+    fit.add_argument("--patience", type=int, default=4, help="early-stopping patience (epochs)")
+    fit.add_argument("--max-train", type=int, default=None, help="cap training crops per class")
+    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument(
+        "--distribute",
+        choices=["none", "mirrored"],
+        default="none",
+        help="mirrored: tf.distribute over all GPUs (two logical CPUs without one)",
+    )
+    fit.add_argument(
+        "--init-from",
+        type=Path,
+        default=None,
+        help="start from this .keras model's weights (same architecture and size)",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one subcommand."""
+    args = build_parser().parse_args(argv)
+    if args.command == "prepare":
+        from train.prepare import prepare
+
+        summary = prepare(
+            args.task,
+            args.data,
+            args.out,
+            args.size,
+            args.synthetic_from,
+            limit=args.limit,
+            seed=args.seed,
+        )
+        print(json.dumps({k: summary[k] for k in ("counts", "per_source")}, indent=2))
+        if summary["unreadable"]:
+            print(f"{len(summary['unreadable'])} unreadable photos skipped", file=sys.stderr)
+    elif args.command == "sheet":
+        from train.sheet import mask_sheet
+
+        mask_sheet(args.data, args.out, args.count)
+        print(f"wrote {args.out}")
+    elif args.command == "failures":
+        import keras
+
+        from train.fit import write_failures
+
+        labels = json.loads((args.run / "labels.json").read_text())
+        model = keras.saving.load_model(args.run / "model.keras")
+        out = write_failures(
+            model, args.data, args.run / "failures.png", labels["class_names"], labels["threshold"]
+        )
+        print(f"wrote {out}")
+    elif args.command == "card":
+        from train.card import results_markdown
+
+        print(results_markdown(args.runs, args.models))
+    elif args.command == "fit":
+        from train.fit import FitConfig, fit
+
+        config = FitConfig(**{k: v for k, v in vars(args).items() if k != "command"})
+        metrics = fit(config)
+        print(json.dumps({"test_accuracy": metrics["test"]["accuracy"]}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

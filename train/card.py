@@ -1,0 +1,103 @@
+"""`python -m train card`: the results part of models/README.md, from the runs' own files.
+
+Every number in the card comes from a run folder (config.json, history.csv, metrics.json)
+or the models manifest, so the card cannot drift from what was measured.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+GOALS = {
+    "mask": "test >= 97%, and >= 95% on each source of faces_mask",
+    "gender_unmasked": ">= 93% on utk and on gdf separately",
+    "gender_masked": ">= 90% on real masked faces (test part of faces_masked_gender)",
+}
+
+
+def pct(value: float) -> str:
+    return f"{100 * value:.1f}%"
+
+
+def ci(interval) -> str:
+    return f"[{pct(interval[0])}, {pct(interval[1])}]"
+
+
+def run_section(task: str, run: Path, entry: dict | None) -> str:
+    """Markdown for one model: recipe, test results overall / per source / per class."""
+    config = json.loads((run / "config.json").read_text())
+    metrics = json.loads((run / "metrics.json").read_text())
+    with open(run / "history.csv", newline="") as f:
+        history = list(csv.DictReader(f))
+    wall = (run / "model.keras").stat().st_mtime - (run / "config.json").stat().st_mtime
+    test = metrics["test"]
+    best = max(history, key=lambda r: float(r["val_accuracy"]))
+    lines = [
+        f"### `{task}`",
+        "",
+        f"Recipe: `python -m train fit --task {task} --data work/data/{task} "
+        f"--out work/runs/{task} --epochs {config['epochs']} --batch-size {config['batch_size']} "
+        f"--lr {config['lr']} --schedule {config['schedule']}"
+        + (f" --warmup-epochs {config['warmup_epochs']}" if config["warmup_epochs"] else "")
+        + f" --patience {config['patience']}"
+        + (f" --init-from {config['init_from']}" if config.get("init_from") else "")
+        + "`",
+        "",
+        f"- input {metrics['input_size']} px, weights from scratch "
+        f"(`--weights {config['weights']}`), {metrics['train_images']} training crops, "
+        f"{len(history)} epochs run, best validation accuracy {pct(float(best['val_accuracy']))} "
+        f"at epoch {int(best['epoch']) + 1}; wall time {wall / 60:.0f} min on the 2-core CPU "
+        "machine",
+        f"- goal: {GOALS[task]}",
+        "",
+        f"**Test: {pct(test['accuracy'])} of {test['n']} images, 95% CI {ci(test['ci95'])}** "
+        "(Wilson interval)",
+        "",
+        "| class | n | recall | error rate | precision | F1 |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, c in test["per_class"].items():
+        lines.append(
+            f"| {name} | {c['support']} | {pct(c['recall'])} | {pct(c['error_rate'])} "
+            f"| {pct(c['precision'])} | {c['f1']:.3f} |"
+        )
+    lines += ["", "| source | n | accuracy | 95% CI |", "|---|---:|---:|---|"]
+    for source, s in test["per_source"].items():
+        lines.append(f"| {source} | {s['n']} | {pct(s['accuracy'])} | {ci(s['ci95'])} |")
+    matrix = test["confusion_matrix"]
+    names = list(test["per_class"])
+    lines += [
+        "",
+        f"Confusion matrix (rows true, columns predicted; {names[0]}, {names[1]}): {matrix}.",
+        "",
+    ]
+    if entry:
+        gate = entry["parity"]
+        half = gate.get("float16_weights")
+        lines.append(
+            f"Shipped file `models/{entry['file']}`: {entry['bytes'] / 1e6:.1f} MB, weights "
+            f"{entry['weights_dtype']}; export gate on these {gate['float32']['n']} test crops: "
+            f"float32 ONNX agrees with Keras on {pct(gate['float32']['label_agreement'])} of "
+            f"labels, max |dp| {gate['float32']['max_abs_dp']:.1e}"
+            + (
+                f"; float16 weights agree on {pct(half['label_agreement'])}, max |dp| "
+                f"{half['max_abs_dp']:.1e}"
+                if half
+                else ""
+            )
+            + "."
+        )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def results_markdown(runs: Path, models: Path) -> str:
+    """The results sections of all three models that have finished runs."""
+    manifest = json.loads((models / "manifest.json").read_text())["models"]
+    parts = []
+    for task in ("mask", "gender_unmasked", "gender_masked"):
+        if (runs / task / "metrics.json").exists():
+            parts.append(run_section(task, runs / task, manifest.get(task)))
+    return "\n".join(parts)

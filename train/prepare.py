@@ -1,0 +1,185 @@
+"""`python -m train prepare`: labelled photos -> face crops made exactly as the runtime makes them.
+
+Each photo goes through the runtime's detector and `edge_runtime.crop.crop_face`. Photos
+where no face is found (many data sets are already tight face crops) are used whole, and
+counted. Splits come from a hash of the photo's name, so a rerun, or a photo that appears
+in two folders under related names, always lands in the same split.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from edge_runtime.crop import DEFAULT_MARGIN, crop_face
+from edge_runtime.image_io import IMAGE_SUFFIXES, ImageLoadError, load_image
+from train.synthetic_mask import draw_mask
+from train.tasks import SPLIT_ALIASES, TASKS, Task
+
+SPLIT_SHARES = (("train", 0.70), ("val", 0.15), ("test", 0.15))
+INDEX_FIELDS = ("file", "label", "split", "source", "origin", "face_found", "synthetic")
+# Same photo under two names in ../shared/data: faces_masked_gender/pengeye_X is
+# faces_mask/with_mask/peng_X. Names are mapped through these before hashing.
+GROUP_ALIASES = ((re.compile(r"^pengeye_"), "peng_"),)
+
+
+@dataclass(frozen=True, slots=True)
+class Photo:
+    """One labelled photo found on disk."""
+
+    path: Path
+    label: str
+    split: str | None  # the split its folders say, if they say one
+
+
+def group_key(path: Path) -> str:
+    """The name that decides the split: the file stem, with known aliases folded together."""
+    key = path.stem.lower()
+    for pattern, replacement in GROUP_ALIASES:
+        key = pattern.sub(replacement, key)
+    return key
+
+
+def split_of(path: Path) -> str:
+    """train / val / test by a hash of the group key: stable across runs and machines."""
+    bucket = int(hashlib.sha256(group_key(path).encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    edge = 0.0
+    for name, share in SPLIT_SHARES:
+        edge += share
+        if bucket <= edge:
+            return name
+    return SPLIT_SHARES[-1][0]
+
+
+def source_of(path: Path) -> str:
+    """The source a photo came from: its file-name prefix (cdb_, utk_...) or 'unknown'."""
+    return path.stem.split("_", 1)[0].lower() if "_" in path.stem else "unknown"
+
+
+def find_photos(root: Path, task: Task) -> Iterator[Photo]:
+    """Photos under class folders, optionally below train/validation/test folders."""
+    for path in sorted(root.rglob("*")):
+        if path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_file():
+            continue
+        parts = path.relative_to(root).parts[:-1]
+        labels = [task.label_of(p) for p in parts if task.label_of(p)]
+        splits = [SPLIT_ALIASES[p.lower()] for p in parts if p.lower() in SPLIT_ALIASES]
+        if labels:
+            yield Photo(path, labels[-1], splits[-1] if splits else None)
+
+
+def main_face(detector, image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, bool]:
+    """Box and landmarks of the largest face, or the whole image (and no landmarks)."""
+    found = detector.detect(image)
+    if len(found) == 0:
+        height, width = image.shape[:2]
+        return np.array([0, 0, width, height], np.float32), None, False
+    areas = (found.boxes[:, 2] - found.boxes[:, 0]) * (found.boxes[:, 3] - found.boxes[:, 1])
+    best = int(np.argmax(areas))
+    return found.boxes[best], found.landmarks[best], True
+
+
+def prepare(
+    task_name: str,
+    data: Iterable[Path],
+    out: Path,
+    size: int,
+    synthetic_from: Iterable[Path] = (),
+    margin: float = DEFAULT_MARGIN,
+    limit: int | None = None,
+    seed: int = 0,
+) -> dict:
+    """Write crops and index.csv under `out`; returns the summary also saved as prepare.json.
+
+    `synthetic_from` folders hold unmasked faces that get a drawn mask (for the masked-gender
+    task); those go to the train split only, since accuracy is measured on real masks.
+    `limit` keeps at most that many photos per class and folder (for quick runs and CI).
+    """
+    from edge_runtime.mtcnn import MTCNN
+
+    task = TASKS[task_name]
+    detector = MTCNN()
+    rng = np.random.default_rng(seed)
+    jobs = [(p, False) for root in data for p in _limited(find_photos(Path(root), task), limit)]
+    jobs += [
+        (p, True) for root in synthetic_from for p in _limited(find_photos(Path(root), task), limit)
+    ]
+    out.mkdir(parents=True, exist_ok=True)
+    rows, counts, problems = [], Counter(), []
+    for photo, synthetic in tqdm(jobs, desc=f"prepare {task_name}", unit="photo"):
+        split = photo.split or split_of(photo.path)
+        if synthetic and split != "train":
+            continue
+        try:
+            image = load_image(photo.path)
+        except ImageLoadError as exc:
+            problems.append(str(exc))
+            continue
+        box, landmarks, found = main_face(detector, image)
+        if synthetic:
+            if landmarks is None:
+                counts["synthetic_skipped_no_landmarks"] += 1
+                continue
+            image = draw_mask(image, landmarks, box, rng)
+        crop = crop_face(image, box, size, margin if found else 0.0)
+        name = f"{photo.path.stem}{'_synthmask' if synthetic else ''}.png"
+        target = out / split / photo.label / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(crop).save(target)
+        rows.append(
+            {
+                "file": str(target.relative_to(out)),
+                "label": photo.label,
+                "split": split,
+                "source": source_of(photo.path) + ("_synthmask" if synthetic else ""),
+                "origin": str(photo.path),
+                "face_found": int(found),
+                "synthetic": int(synthetic),
+            }
+        )
+        counts[f"{split}/{photo.label}"] += 1
+        counts["face_found" if found else "whole_image_used"] += 1
+    with open(out / "index.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=INDEX_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    summary = {
+        "task": task.name,
+        "class_names": list(task.class_names),
+        "size": size,
+        "margin": margin,
+        "counts": dict(sorted(counts.items())),
+        "per_source": dict(sorted(Counter(f"{r['split']}/{r['source']}" for r in rows).items())),
+        "unreadable": problems,
+    }
+    (out / "prepare.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def _limited(photos: Iterable[Photo], limit: int | None) -> list[Photo]:
+    """At most `limit` photos per class, spread over the folder (every k-th, not the first)."""
+    photos = list(photos)
+    if not limit:
+        return photos
+    kept = []
+    for label in sorted({p.label for p in photos}):
+        of_label = [p for p in photos if p.label == label]
+        step = max(len(of_label) / limit, 1.0)
+        kept += [of_label[int(i * step)] for i in range(min(limit, len(of_label)))]
+    return kept
+
+
+def read_index(out: Path) -> list[dict]:
+    """The rows of a prepared folder's index.csv."""
+    with open(Path(out) / "index.csv", newline="") as f:
+        return list(csv.DictReader(f))

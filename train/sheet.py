@@ -1,0 +1,42 @@
+"""A PNG contact sheet of synthetic masks on real faces, so anyone can judge them by eye."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from edge_runtime.crop import crop_face
+from edge_runtime.image_io import load_image
+from train.prepare import find_photos, main_face
+from train.synthetic_mask import draw_mask
+from train.tasks import TASKS
+
+TILE = 128
+
+
+def mask_sheet(data: Path, out: Path, count: int = 24, seed: int = 0) -> Path:
+    """Draw masks on `count` faces from `data` (spread over the folder); pairs before/after."""
+    from edge_runtime.mtcnn import MTCNN
+
+    detector = MTCNN()
+    rng = np.random.default_rng(seed)
+    photos = list(find_photos(Path(data), TASKS["gender_unmasked"]))
+    spread = np.linspace(0, len(photos) - 1, count * 3).astype(int)
+    picks = [photos[i] for i in rng.permutation(spread)]
+    tiles = []
+    for photo in picks:
+        image = load_image(photo.path)
+        box, landmarks, found = main_face(detector, image)
+        if not found:
+            continue
+        masked = draw_mask(image, landmarks, box, rng)
+        tiles.append(np.hstack([crop_face(image, box, TILE), crop_face(masked, box, TILE)]))
+        if len(tiles) == count:
+            break
+    columns = 4
+    rows = [np.hstack(tiles[i : i + columns]) for i in range(0, len(tiles) - columns + 1, columns)]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.vstack(rows)).save(out)
+    return out
