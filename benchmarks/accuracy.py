@@ -15,6 +15,20 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.report import save_report
+
+
+def weights_kind(path: Path) -> str:
+    """float32, float16 (weights stored in half precision) or int8 (QDQ), read off the graph."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    if any(n.op_type == "DequantizeLinear" for n in model.graph.node):
+        return "int8"
+    if any(i.data_type == onnx.TensorProto.FLOAT16 for i in model.graph.initializer):
+        return "float16"
+    return "float32"
+
 
 def compare_variants(keras_path: Path, data: Path, onnx_paths: list[Path]) -> dict:
     """Accuracy, agreement and max |dp| of Keras and each ONNX file on the test split."""
@@ -38,7 +52,7 @@ def compare_variants(keras_path: Path, data: Path, onnx_paths: list[Path]) -> di
                 for i in range(0, len(images), 64)
             ]
         ).reshape(-1)
-        variants.append({"variant": path.stem, "file": str(path), "p": p})
+        variants.append({"variant": f"onnx {weights_kind(path)}", "file": str(path), "p": p})
     table = []
     for v in variants:
         p = v.pop("p")
@@ -60,12 +74,12 @@ def to_markdown(result: dict) -> str:
     lines = [
         f"{result['task']}: test split of `{result['data']}`, {result['rows'][0]['n']} crops",
         "",
-        "| variant | MB | accuracy | agreement with Keras | max abs dp |",
-        "|---|---:|---:|---:|---:|",
+        "| variant | file | MB | accuracy | agreement with Keras | max abs dp |",
+        "|---|---|---:|---:|---:|---:|",
     ]
     for r in result["rows"]:
         lines.append(
-            f"| {r['variant']} | {r['bytes'] / 1e6:.1f} | {r['accuracy']:.2%} "
+            f"| {r['variant']} | `{r['file']}` | {r['bytes'] / 1e6:.1f} | {r['accuracy']:.2%} "
             f"| {r['agreement_with_keras']:.2%} | {r['max_abs_dp']:.2e} |"
         )
     return "\n".join(lines) + "\n"
@@ -83,11 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="path stem for .md and .json")
     args = parser.parse_args(argv)
     result = compare_variants(args.keras, args.data, args.onnx)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
-    markdown = to_markdown(result)
-    args.out.with_suffix(".md").write_text(markdown)
-    print(markdown)
+    save_report(args.out, result, to_markdown(result))
     return 0
 
 

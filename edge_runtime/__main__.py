@@ -1,37 +1,63 @@
-"""`python -m edge_runtime SOURCE...`: find every face in photos and print it.
+"""`python -m edge_runtime SOURCE...`: every face in photos, with mask and gender.
 
+SOURCE is an image, a folder, a glob pattern, a video file or a camera index.
 Exit codes: 0 every input was processed (finding no face is an answer, not an error),
 1 at least one input failed (each failure is one line on stderr; the others go on),
-2 usage error (bad option, or a model that fails its manifest check).
+2 usage error (bad option, unavailable provider, a model that fails its manifest check).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+
+import numpy as np
 
 from edge_runtime.image_io import DEFAULT_MAX_PIXELS, ImageLoadError, load_image
 from edge_runtime.manifest import DEFAULT_MODELS_DIR, ModelIntegrityError
 from edge_runtime.sessions import ProviderUnavailableError, resolve_providers
-from edge_runtime.sources import expand_source
+from edge_runtime.sources import (
+    SourceError,
+    expand_source,
+    frame_count,
+    frames,
+    is_camera,
+    is_video,
+)
+from edge_runtime.types import Face, Result
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
+SEED_PHOTOS = Path(__file__).resolve().parent.parent / "tests" / "data"
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line; names follow ultralytics' predict where the meaning matches."""
     parser = argparse.ArgumentParser(
         prog="python -m edge_runtime",
-        description="Find faces in photos with MTCNN on ONNX Runtime (no TensorFlow).",
+        description="Faces, masks and gender in photos and videos, on ONNX Runtime.",
         epilog="Exit codes: 0 all inputs processed, 1 some inputs failed, 2 usage error.",
     )
-    parser.add_argument("source", nargs="+", help="image file, folder of images, or glob pattern")
     parser.add_argument(
-        "--json", action="store_true", help="print JSON Lines, one object per image"
+        "source", nargs="*", help="image, folder, glob pattern (quoted), video file or camera index"
     )
-    parser.add_argument("--min-face", type=float, default=20, help="smallest face in pixels (20)")
+    parser.add_argument("--json", action="store_true", help="JSON Lines, one object per image")
+    parser.add_argument("--save", type=Path, metavar="DIR", help="write annotated copies here")
+    parser.add_argument("--min-face", type=float, default=20, help="smallest face, px (20)")
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=0.8,
+        help="face detection confidence threshold, O-Net (0.8)",
+    )
+    parser.add_argument(
+        "--faces-only",
+        action="store_true",
+        help="detect faces only, without the mask and gender models",
+    )
     parser.add_argument(
         "--providers",
         nargs="+",
@@ -50,66 +76,204 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_MAX_PIXELS,
         help=f"refuse larger images ({DEFAULT_MAX_PIXELS:,})",
     )
+    parser.add_argument(
+        "--max-frames", type=int, default=None, help="stop a video or camera after this many frames"
+    )
+    parser.add_argument("--vid-stride", type=int, default=1, help="use every n-th video frame")
+    parser.add_argument(
+        "--benchmark",
+        action="store_true",
+        help="time every stage on the given photos (default: the seed photos)",
+    )
+    parser.add_argument("--runs", type=int, default=20, help="passes for --benchmark (20)")
     return parser
 
 
-def face_record(detections, index: int) -> dict:
-    """One face as a JSON-ready dict: box as x, y, w, h, like the reference package."""
-    x1, y1, x2, y2 = (float(v) for v in detections.boxes[index])
-    return {
-        "box": [round(x1, 1), round(y1, 1), round(x2 - x1, 1), round(y2 - y1, 1)],
-        "confidence": round(float(detections.scores[index]), 4),
-        "landmarks": [
-            [round(float(x), 1), round(float(y), 1)] for x, y in detections.landmarks[index]
-        ],
-    }
+def text_lines(result: Result) -> list[str]:
+    """Human-readable lines: `photo.jpg  face 1  (x, y, w, h)  WithMask 99.1%  Female 96.4%`."""
+    if not result.faces:
+        return [f"{result.path}  no face found"]
+    lines = []
+    for i, face in enumerate(result.faces, 1):
+        x, y, w, h = (round(v) for v in face.xywh)
+        line = f"{result.path}  face {i}  ({x}, {y}, {w}, {h})"
+        if face.mask is None:
+            line += f"  confidence {face.score:.3f}"
+        else:
+            p_shown = face.p_mask if face.mask else 1.0 - face.p_mask
+            line += f"  {face.mask_label} {p_shown:.1%}  {face.gender} {face.p_gender:.1%}"
+        lines.append(line)
+    return lines
 
 
-def print_result(path: Path, detections, as_json: bool) -> None:
-    """Print one image's faces as text lines or one JSON line."""
-    faces = [face_record(detections, i) for i in range(len(detections))]
-    if as_json:
-        print(json.dumps({"path": str(path), "faces": faces}), flush=True)
-        return
-    if not faces:
-        print(f"{path}  no face found", flush=True)
-    for i, face in enumerate(faces, 1):
-        x, y, w, h = (round(v) for v in face["box"])
-        print(
-            f"{path}  face {i}  ({x}, {y}, {w}, {h})  confidence {face['confidence']:.3f}",
-            flush=True,
-        )
+class Runner:
+    """Loads the models once, then turns each input into a Result and reports it."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        from edge_runtime.mtcnn import MTCNN
+
+        providers = resolve_providers(args.providers, fallback=args.fallback)
+        self.args = args
+        if args.faces_only:
+            self.detector = MTCNN(
+                args.models,
+                min_face_size=args.min_face,
+                thresholds=(0.6, 0.7, args.threshold),
+                providers=providers,
+                threads=args.threads,
+            )
+            self.pipeline = None
+        else:
+            from edge_runtime.pipeline import Pipeline
+
+            self.pipeline = Pipeline(
+                args.models, providers, args.threads, args.min_face, args.threshold, args.max_pixels
+            )
+
+    def run(self, name: str, image: np.ndarray) -> Result:
+        """Faces (and, unless --faces-only, mask and gender) in one image."""
+        if self.pipeline is not None:
+            return self.pipeline.run(image, path=name)
+        found = self.detector.detect(image)
+        faces = [
+            Face(found.boxes[i], float(found.scores[i]), found.landmarks[i])
+            for i in range(len(found))
+        ]
+        return Result(name, image.shape[:2], faces)
+
+    def report(self, result: Result, image: np.ndarray) -> None:
+        """Print the result and save the annotated copy if asked."""
+        if self.args.json:
+            print(json.dumps(result.to_dict()), flush=True)
+        else:
+            print("\n".join(text_lines(result)), flush=True)
+        if self.args.save:
+            save_annotated(self.args.save, result, image)
+
+
+def save_annotated(folder: Path, result: Result, image: np.ndarray) -> Path:
+    """Write the annotated copy as DIR/<name>.jpg (video frames: <video>_<frame>.jpg)."""
+    from PIL import Image
+
+    from edge_runtime.draw import draw
+
+    stem = Path(str(result.path).replace("#", "_")).stem
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{stem}.jpg"
+    Image.fromarray(draw(image, result.faces)).save(target, quality=92)
+    return target
+
+
+def inputs(sources: list[str], args: argparse.Namespace) -> Iterator[tuple[str, object]]:
+    """(name, RGB image or error message) for every image and frame the sources hold."""
+    for source in sources:
+        if is_camera(source):
+            yield from _frames(source, args)
+            continue
+        paths = expand_source(source)
+        if not paths:
+            yield source, f"{source}: no images found"
+        for path in paths:
+            if is_video(path):
+                yield from _frames(path, args)
+                continue
+            try:
+                yield str(path), load_image(path, max_pixels=args.max_pixels)
+            except ImageLoadError as exc:
+                yield str(path), str(exc)
+
+
+def _frames(source, args) -> Iterator[tuple[str, object]]:
+    try:
+        for frame in frames(source, args.max_frames, args.vid_stride):
+            yield frame.name, frame.image
+    except SourceError as exc:
+        yield str(source), str(exc)
+
+
+def expected_count(sources: list[str], args: argparse.Namespace) -> int | None:
+    """How many images and frames to expect, for the progress bar (None if unknown)."""
+    total = 0
+    for source in sources:
+        if is_camera(source):
+            return args.max_frames
+        for path in expand_source(source):
+            if is_video(path):
+                count = frame_count(path)
+                if count is None:
+                    return None
+                total += -(-count // args.vid_stride)
+            else:
+                total += 1
+    return total
+
+
+def benchmark(args: argparse.Namespace, runner: Runner) -> int:
+    """Print per-stage latency on the user's device; photos default to the seed photos."""
+    from edge_runtime.bench import format_report, run_benchmark
+
+    if runner.pipeline is None:
+        print("error: --benchmark times the whole cascade; drop --faces-only", file=sys.stderr)
+        return EXIT_USAGE
+    paths = [p for s in args.source for p in expand_source(s) if not is_video(p)]
+    if not args.source:
+        paths = sorted(SEED_PHOTOS.glob("*_image_*_mask.jpg"))
+    if not paths:
+        print("error: no photos to time", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        report = run_benchmark(runner.pipeline, paths, args.runs)
+    except ImageLoadError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_SOME_FAILED
+    print(json.dumps(report) if args.json else format_report(report))
+    return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.source and not args.benchmark:
+        parser.error("give at least one SOURCE (or --benchmark)")
     try:
-        providers = resolve_providers(args.providers, fallback=args.fallback)
-        from edge_runtime.mtcnn import MTCNN
-
-        detector = MTCNN(
-            args.models, min_face_size=args.min_face, providers=providers, threads=args.threads
-        )
+        runner = Runner(args)
     except (ProviderUnavailableError, ModelIntegrityError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
+    if args.benchmark:
+        return benchmark(args, runner)
+
+    from tqdm import tqdm
+
+    try:
+        failed = _process(args, runner, tqdm)
+    except BrokenPipeError:  # e.g. `| head`: the reader left, nothing more to say
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        return EXIT_OK
+    return EXIT_SOME_FAILED if failed else EXIT_OK
+
+
+def _process(args: argparse.Namespace, runner: Runner, tqdm) -> int:
+    """Run every input through the runner; returns how many failed."""
     failed = 0
-    for source in args.source:
-        paths = list(expand_source(source))
-        if not paths:
-            print(f"error: {source}: no images found", file=sys.stderr)
-            failed += 1
-        for path in paths:
-            try:
-                image = load_image(path, max_pixels=args.max_pixels)
-            except ImageLoadError as exc:
-                print(f"error: {exc}", file=sys.stderr)
+    total = expected_count(args.source, args)
+    with tqdm(
+        total=total,
+        unit="img",
+        disable=None if (total or 2) > 1 else True,
+        file=sys.stderr,
+        leave=False,
+    ) as bar:
+        for name, item in inputs(args.source, args):
+            bar.update()
+            if isinstance(item, str):
+                bar.write(f"error: {item}", file=sys.stderr)
                 failed += 1
                 continue
-            print_result(path, detector.detect(image), args.json)
-    return EXIT_SOME_FAILED if failed else EXIT_OK
+            runner.report(runner.run(name, item), item)
+    return failed
 
 
 if __name__ == "__main__":

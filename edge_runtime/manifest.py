@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = 1
-DEFAULT_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+# The repository's models/ folder; EDGE_MODELS_DIR points the runtime elsewhere.
+DEFAULT_MODELS_DIR = Path(
+    os.environ.get("EDGE_MODELS_DIR", Path(__file__).resolve().parent.parent / "models")
+)
 
 
 class ModelIntegrityError(RuntimeError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -44,6 +45,26 @@ def resolve_providers(names: Sequence[str] | None, fallback: bool = False) -> li
     return chosen
 
 
+def trt_cache_dir() -> Path:
+    """Where TensorRT keeps built engines (EDGE_TRT_CACHE, else ~/.cache/edge_runtime/trt)."""
+    default = Path.home() / ".cache" / "edge_runtime" / "trt"
+    return Path(os.environ.get("EDGE_TRT_CACHE", default))
+
+
+def provider_options(provider: str) -> dict:
+    """Options per provider: TensorRT caches its engines (minutes to build) and may use FP16."""
+    if provider == "TensorrtExecutionProvider":
+        cache = trt_cache_dir()
+        cache.mkdir(parents=True, exist_ok=True)
+        return {
+            "trt_engine_cache_enable": True,
+            "trt_engine_cache_path": str(cache),
+            "trt_timing_cache_enable": True,
+            "trt_fp16_enable": os.environ.get("EDGE_TRT_FP16", "1") == "1",
+        }
+    return {}
+
+
 def create_session(
     path: Path, providers: Sequence[str] | None = None, threads: int | None = None
 ) -> InferenceSession:
@@ -55,8 +76,9 @@ def create_session(
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if threads:
         options.intra_op_num_threads = threads
+    names = list(providers or ["CPUExecutionProvider"])
     session = InferenceSession(
-        str(path), sess_options=options, providers=list(providers or ["CPUExecutionProvider"])
+        str(path), sess_options=options, providers=[(p, provider_options(p)) for p in names]
     )
     log.debug("%s on %s", Path(path).name, session.get_providers())
     return session

@@ -29,9 +29,11 @@ def main(argv: list[str] | None = None) -> int:
     p_model.add_argument("--out", type=Path, required=True, help="e.g. models/mask.onnx")
     p_model.add_argument("--name", default=None, help="manifest name (default: the task)")
     p_model.add_argument(
-        "--float16",
-        action="store_true",
-        help="store weights as float16 (half the download, own gate)",
+        "--weights",
+        choices=["float32", "float16", "int8"],
+        default="float32",
+        help="float16: weights stored in half precision (half the file, own gate); "
+        "int8: static QDQ quantization, refused if it loses more than 1 point of accuracy",
     )
     args = parser.parse_args(argv)
 
@@ -44,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         from export.classifier import ParityError, export_classifier
 
         try:
-            entry = export_classifier(args.keras, args.data, args.out, args.name, args.float16)
+            entry = export_classifier(args.keras, args.data, args.out, args.name, args.weights)
         except ParityError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1

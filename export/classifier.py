@@ -17,6 +17,7 @@ import numpy as np
 
 from edge_runtime.manifest import write_entry
 from export.onnx_graph import store_weights_as_float16
+from export.quantize import MAX_ACCURACY_DROP, quantize_int8
 
 OPSET = 17
 MAX_DP_FP32 = 1e-4
@@ -34,9 +35,11 @@ class Parity:
     n: int
     agreement: float
     max_abs_dp: float
+    accuracy: float | None = None  # of the ONNX model, where true labels were given
 
     def as_dict(self) -> dict:
-        return {"n": self.n, "label_agreement": self.agreement, "max_abs_dp": self.max_abs_dp}
+        out = {"n": self.n, "label_agreement": self.agreement, "max_abs_dp": self.max_abs_dp}
+        return out if self.accuracy is None else {**out, "accuracy": self.accuracy}
 
 
 def keras_to_onnx(model, input_size: int):
@@ -58,8 +61,14 @@ def keras_to_onnx(model, input_size: int):
     return proto
 
 
-def check_parity(proto, keras_p: np.ndarray, images: np.ndarray, threshold: float) -> Parity:
-    """Run the ONNX proto on `images` and compare with the Keras probabilities."""
+def check_parity(
+    proto,
+    keras_p: np.ndarray,
+    images: np.ndarray,
+    threshold: float,
+    truth: np.ndarray | None = None,
+) -> Parity:
+    """Run the ONNX proto on `images` and compare with the Keras probabilities (and truth)."""
     import onnxruntime as ort
 
     session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
@@ -70,7 +79,10 @@ def check_parity(proto, keras_p: np.ndarray, images: np.ndarray, threshold: floa
         ]
     )
     agree = float(np.mean((onnx_p > threshold) == (keras_p > threshold)))
-    return Parity(len(images), agree, float(np.max(np.abs(onnx_p - keras_p), initial=0.0)))
+    accuracy = None if truth is None else float(np.mean((onnx_p > threshold) == truth))
+    return Parity(
+        len(images), agree, float(np.max(np.abs(onnx_p - keras_p), initial=0.0)), accuracy
+    )
 
 
 def load_split_images(data: Path, split: str = "test") -> tuple[np.ndarray, list[dict]]:
@@ -87,9 +99,13 @@ def load_split_images(data: Path, split: str = "test") -> tuple[np.ndarray, list
 
 
 def export_classifier(
-    keras_path: Path, data: Path, out: Path, name: str | None = None, float16: bool = False
+    keras_path: Path, data: Path, out: Path, name: str | None = None, weights: str = "float32"
 ) -> dict:
-    """Convert, gate and write `out` plus its manifest entry; returns the entry."""
+    """Convert, gate and write `out` plus its manifest entry; returns the entry.
+
+    weights: "float32", "float16" (stored half size, computed in float32) or "int8"
+    (static QDQ quantization, gated on test accuracy).
+    """
     import keras
     import onnx
 
@@ -99,20 +115,28 @@ def export_classifier(
         json.loads((run / "metrics.json").read_text()) if (run / "metrics.json").exists() else {}
     )
     model = keras.saving.load_model(keras_path)
-    images, _ = load_split_images(data)
+    images, rows = load_split_images(data)
     keras_p = model.predict(images, batch_size=64, verbose=0).reshape(-1)
+    truth = np.array([labels["class_names"].index(r["label"]) for r in rows])
 
     proto = keras_to_onnx(model, labels["input_size"])
     parity = check_parity(proto, keras_p, images, labels["threshold"])
     if parity.agreement < 1.0 or parity.max_abs_dp > MAX_DP_FP32:
         raise ParityError(f"float32 ONNX differs from Keras: {parity.as_dict()}")
     gate = {"float32": parity.as_dict()}
-    if float16:
+    if weights == "float16":
         store_weights_as_float16(proto)
         half = check_parity(proto, keras_p, images, labels["threshold"])
         if half.agreement < MIN_AGREEMENT_FP16:
             raise ParityError(f"float16-weight ONNX agrees on too few labels: {half.as_dict()}")
         gate["float16_weights"] = half.as_dict()
+    elif weights == "int8":
+        proto = quantize_int8(proto, data)
+        quantized = check_parity(proto, keras_p, images, labels["threshold"], truth)
+        accuracy = float(np.mean((keras_p > labels["threshold"]) == truth))
+        gate["int8"] = {**quantized.as_dict(), "accuracy_keras": accuracy}
+        if accuracy - quantized.accuracy > MAX_ACCURACY_DROP:
+            raise ParityError(f"int8 loses more than {MAX_ACCURACY_DROP:.0%}: {gate['int8']}")
 
     summary = {
         "task": labels["task"],
@@ -153,7 +177,7 @@ def export_classifier(
             "threshold": labels["threshold"],
             "preprocessing": labels["preprocessing"],
             "crop_margin": labels["margin"],
-            "weights_dtype": "float16" if float16 else "float32",
+            "weights_dtype": weights,
             "metrics": summary,
             "parity": gate,
         },

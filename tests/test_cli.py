@@ -34,7 +34,7 @@ def messy_folder(tmp_path: Path) -> Path:
 
 
 def test_batch_goes_on_past_failures(messy_folder: Path, capsys):
-    code = main([str(messy_folder), "--json"])
+    code = main([str(messy_folder), "--json", "--faces-only"])
     out, err = capsys.readouterr()
     results = {Path(r["path"]).name: r["faces"] for r in map(json.loads, out.splitlines())}
     assert code == 1
@@ -51,31 +51,31 @@ def test_batch_goes_on_past_failures(messy_folder: Path, capsys):
 def test_all_good_exits_zero_and_no_face_is_an_answer(tmp_path: Path, capsys):
     blank = tmp_path / "blank.png"
     Image.new("RGB", (300, 200), (200, 200, 200)).save(blank)
-    assert main([str(GOOD), str(blank)]) == 0
+    assert main([str(GOOD), str(blank), "--faces-only"]) == 0
     out = capsys.readouterr().out
     assert f"{GOOD}  face 1  (" in out
     assert f"{blank}  no face found" in out
 
 
 def test_empty_folder_and_missing_file_fail(tmp_path: Path, capsys):
-    assert main([str(tmp_path), str(tmp_path / "nope.jpg")]) == 1
+    assert main([str(tmp_path), str(tmp_path / "nope.jpg"), "--faces-only"]) == 1
     err = capsys.readouterr().err
     assert f"error: {tmp_path}: no images found" in err
     assert "nope.jpg: no such file" in err
 
 
 def test_glob_source(capsys):
-    assert main([str(TEST_DATA / "*_with_mask.jpg"), "--json"]) == 0
+    assert main([str(TEST_DATA / "*_with_mask.jpg"), "--json", "--faces-only"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 2
 
 
 def test_unavailable_provider_is_a_usage_error(capsys):
-    assert main([str(GOOD), "--providers", "tensorrt"]) == 2
+    assert main([str(GOOD), "--providers", "tensorrt", "--faces-only"]) == 2
     assert "not available" in capsys.readouterr().err
 
 
 def test_unavailable_provider_with_fallback_runs_on_cpu(capsys):
-    assert main([str(GOOD), "--providers", "tensorrt", "--fallback"]) == 0
+    assert main([str(GOOD), "--providers", "tensorrt", "--fallback", "--faces-only"]) == 0
 
 
 def test_bad_option_is_exit_two():

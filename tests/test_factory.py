@@ -109,7 +109,7 @@ def test_export_passes_gate_and_is_listed(trained: Path, prepared: Path, tmp_pat
         prepared,
         tmp_path / "mask_fp16.onnx",
         name="mask_fp16",
-        float16=True,
+        weights="float16",
     )
     assert entry["parity"]["float32"]["label_agreement"] == 1.0
     assert entry["parity"]["float32"]["max_abs_dp"] <= 1e-4

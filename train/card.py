@@ -76,6 +76,7 @@ def run_section(task: str, run: Path, entry: dict | None) -> str:
     if entry:
         gate = entry["parity"]
         half = gate.get("float16_weights")
+        int8 = gate.get("int8")
         lines.append(
             f"Shipped file `models/{entry['file']}`: {entry['bytes'] / 1e6:.1f} MB, weights "
             f"{entry['weights_dtype']}; export gate on these {gate['float32']['n']} test crops: "
@@ -85,6 +86,13 @@ def run_section(task: str, run: Path, entry: dict | None) -> str:
                 f"; float16 weights agree on {pct(half['label_agreement'])}, max |dp| "
                 f"{half['max_abs_dp']:.1e}"
                 if half
+                else ""
+            )
+            + (
+                f"; int8 (static QDQ, per-channel) agrees on {pct(int8['label_agreement'])} of "
+                f"labels, accuracy {pct(int8['accuracy'])} against Keras "
+                f"{pct(int8['accuracy_keras'])}, max |dp| {int8['max_abs_dp']:.2f}"
+                if int8
                 else ""
             )
             + "."

@@ -142,7 +142,7 @@ def plot_failures(
     columns = 8
     lines = max(1, -(-len(wrong) // columns))
     fig, axes = plt.subplots(
-        lines, columns, figsize=(columns * 1.6, lines * 1.9), dpi=100, squeeze=False
+        lines, columns, figsize=(columns * 1.6, lines * 2.3), dpi=100, squeeze=False
     )
     for ax in axes.ravel():
         ax.axis("off")

@@ -1,0 +1,168 @@
+"""Latency per stage and end to end, ours against the seed notebook's path, in one run.
+
+    pytest benchmarks/test_latency.py --benchmark-json benchmarks/results/latency.json \\
+        --benchmark-autosave --benchmark-compare
+    python -m benchmarks.table benchmarks/results/latency.json --png benchmarks/results/latency.png
+
+Photos: real 4:3 scenes_voc photos (400x300) upscaled to VGA, one with 1 face and one with
+5 or more. Cold start and peak RSS run the CLI as a fresh process.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+# VmHWM, not getrusage: a child's ru_maxrss on Linux keeps the high-water mark of the
+# forked parent (pytest with TensorFlow loaded) from before exec.
+RSS_SNIPPET = (
+    "import runpy, sys; sys.argv = ['edge_runtime', *sys.argv[1:]]\n"
+    "try:\n    runpy.run_module('{module}', run_name='__main__')\n"
+    "except SystemExit:\n    pass\n"
+    "hwm = [ln for ln in open('/proc/self/status') if ln.startswith('VmHWM')][0].split()[1]\n"
+    "print('peak_rss_kb', hwm, file=sys.stderr)"
+)
+
+
+@pytest.fixture(scope="module")
+def pipeline():
+    from edge_runtime.pipeline import Pipeline
+
+    return Pipeline()
+
+
+@pytest.fixture(scope="module")
+def jpeg_files(vga_scenes, tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("vga")
+    paths = {}
+    for name, image in vga_scenes.items():
+        paths[name] = folder / f"{name}.jpg"
+        Image.fromarray(image).save(paths[name], quality=92)
+    return paths
+
+
+@pytest.mark.benchmark(group="stage: decode VGA JPEG")
+def test_decode(benchmark, jpeg_files):
+    from edge_runtime.image_io import load_image
+
+    assert benchmark(load_image, jpeg_files["one_face"]).shape == (480, 640, 3)
+
+
+@pytest.mark.parametrize("scene", ["one_face", "five_faces"])
+@pytest.mark.benchmark(group="stage: detect (MTCNN)")
+def test_detect(benchmark, pipeline, vga_scenes, scene):
+    found = benchmark(pipeline.detector.detect, vga_scenes[scene])
+    assert len(found) >= (1 if scene == "one_face" else 5)
+
+
+@pytest.mark.parametrize("scene", ["one_face", "five_faces"])
+@pytest.mark.benchmark(group="stage: crop")
+def test_crop(benchmark, pipeline, vga_scenes, scene):
+    from edge_runtime.crop import crop_faces
+
+    boxes = pipeline.detector.detect(vga_scenes[scene]).boxes
+    size = pipeline.cascade.mask.input_size
+    assert benchmark(crop_faces, vga_scenes[scene], boxes, size).shape[0] == len(boxes)
+
+
+@pytest.mark.parametrize("faces", [1, 5])
+@pytest.mark.benchmark(group="stage: mask model")
+def test_mask_model(benchmark, pipeline, vga_scenes, faces):
+    crops = _crops(pipeline, vga_scenes["five_faces"], pipeline.cascade.mask)[:faces]
+    assert benchmark(pipeline.cascade.mask.predict, crops).shape == (faces,)
+
+
+@pytest.mark.parametrize("faces", [1, 5])
+@pytest.mark.benchmark(group="stage: gender model")
+def test_gender_model(benchmark, pipeline, vga_scenes, faces):
+    model = pipeline.cascade.gender[False]
+    crops = _crops(pipeline, vga_scenes["five_faces"], model)[:faces]
+    assert benchmark(model.predict, crops).shape == (faces,)
+
+
+@pytest.mark.parametrize("scene", ["one_face", "five_faces"])
+@pytest.mark.benchmark(group="end to end (decode + cascade)")
+def test_end_to_end(benchmark, pipeline, jpeg_files, scene):
+    result = benchmark(pipeline.run, jpeg_files[scene])
+    assert len(result.faces) >= 1
+
+
+@pytest.mark.parametrize("scene", ["one_face", "five_faces"])
+@pytest.mark.benchmark(group="end to end (decode + cascade)")
+def test_seed_path(benchmark, jpeg_files, scene):
+    pytest.importorskip("mtcnn", reason="the seed path needs the train extra")
+    from benchmarks.seed_path import SeedPath
+    from edge_runtime.image_io import load_image
+
+    seed = SeedPath()
+    seed.predict(load_image(jpeg_files[scene]))
+    result = benchmark.pedantic(
+        lambda: seed.predict(load_image(jpeg_files[scene])), rounds=10, warmup_rounds=1
+    )
+    assert result is not None
+
+
+@pytest.mark.benchmark(group="cold start: process to first answer")
+def test_cold_start_cli(benchmark, jpeg_files):
+    command = [sys.executable, "-m", "edge_runtime", str(jpeg_files["one_face"])]
+    result = benchmark.pedantic(
+        subprocess.run,
+        args=(command,),
+        kwargs={"cwd": ROOT, "capture_output": True, "check": True},
+        rounds=5,
+        warmup_rounds=1,
+    )
+    assert b"face 1" in result.stdout
+    benchmark.extra_info["peak_rss_mb"] = peak_rss_mb("edge_runtime", jpeg_files["one_face"])
+
+
+@pytest.mark.benchmark(group="cold start: process to first answer")
+def test_cold_start_seed(benchmark, jpeg_files):
+    pytest.importorskip("mtcnn", reason="the seed path needs the train extra")
+    command = [sys.executable, "-m", "benchmarks.seed_path", str(jpeg_files["one_face"])]
+    benchmark.pedantic(
+        subprocess.run,
+        args=(command,),
+        kwargs={"cwd": ROOT, "capture_output": True, "check": True},
+        rounds=3,
+    )
+    benchmark.extra_info["peak_rss_mb"] = peak_rss_mb(
+        "benchmarks.seed_path", jpeg_files["one_face"]
+    )
+
+
+def test_download_size(record_property):
+    """Not timed: the bytes a device must fetch besides Python (recorded, and bounded)."""
+    models = sum(p.stat().st_size for p in (ROOT / "models").rglob("*") if p.is_file())
+    code = sum(p.stat().st_size for p in (ROOT / "edge_runtime").rglob("*.py"))
+    record_property("models_mb", round(models / 1e6, 1))
+    record_property("code_kb", round(code / 1e3, 1))
+    print(f"\nmodels {models / 1e6:.1f} MB, edge_runtime code {code / 1e3:.0f} kB")
+    assert models < 140e6
+
+
+def peak_rss_mb(module: str, photo: Path) -> float:
+    """Peak resident memory of `python -m module photo`, in MB, as the child reports it."""
+    snippet = RSS_SNIPPET.format(module=module)
+    done = subprocess.run(
+        [sys.executable, "-c", snippet, str(photo)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    line = next(ln for ln in done.stderr.splitlines() if ln.startswith("peak_rss_kb"))
+    return round(int(line.split()[1]) / 1024, 1)
+
+
+def _crops(pipeline, image: np.ndarray, model) -> np.ndarray:
+    from edge_runtime.crop import crop_faces
+
+    boxes = pipeline.detector.detect(image).boxes
+    return crop_faces(image, boxes, model.input_size, model.margin)

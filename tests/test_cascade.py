@@ -1,0 +1,168 @@
+"""The whole cascade with the shipped models, on real photos, through the API and the CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from benchmarks.voc import face_size, match, read_voc
+from edge_runtime.__main__ import main
+from edge_runtime.image_io import load_image
+from edge_runtime.manifest import DEFAULT_MODELS_DIR
+from tests.conftest import DATA, TEST_DATA, needs_shared
+
+SEED_PHOTOS = sorted(p for p in TEST_DATA.glob("*_image_*.jpg") if "cropped" not in p.name)
+# The shipped masked-gender model reaches 71% on real masked faces (models/README.md) and
+# calls this man Female; the seed notebook itself gave him only 74% Male. Kept visible as a
+# strict xfail: it turns into a failure the day a better model gets him right.
+KNOWN_WRONG = pytest.mark.xfail(
+    strict=True, reason="gender_masked model: 71% on real masked faces, gets this one wrong"
+)
+SEED_CASES = [
+    pytest.param(p, marks=KNOWN_WRONG) if p.name == "male_image_with_mask.jpg" else p
+    for p in SEED_PHOTOS
+]
+
+
+@pytest.fixture(scope="module")
+def pipeline():
+    from edge_runtime.pipeline import Pipeline
+
+    return Pipeline()
+
+
+@pytest.mark.parametrize("path", SEED_CASES, ids=lambda p: p.stem)
+def test_seed_photos_get_the_labels_their_names_say(pipeline, path: Path):
+    faces = pipeline.predict(path)
+    assert len(faces) == 1
+    face = faces[0]
+    assert face.mask == ("with_mask" in path.name)
+    assert face.gender == ("Male" if path.name.startswith("male") else "Female")
+    assert 0.5 <= face.p_gender <= 1.0 and 0.0 <= face.p_mask <= 1.0
+
+
+def test_group_photo_yields_every_face_of_40_px_and_more(pipeline):
+    folder = needs_shared(DATA / "scenes_voc")
+    truth = read_voc(folder / "annotations" / "maksssksksss699.xml", folder / "images")
+    faces = pipeline.predict(truth.image)
+    big = face_size(truth.boxes) >= 40
+    assert big.sum() == 6
+    found = np.array([f.box for f in faces])
+    matched = match(truth.boxes, found, np.array([f.score for f in faces]), 0.5)
+    assert (matched[big] >= 0).all()
+    assert all(f.mask is not None and f.gender in ("Female", "Male") for f in faces)
+
+
+def test_api_takes_arrays_and_paths_alike(pipeline):
+    path = SEED_PHOTOS[0]
+    from_path = pipeline.run(path)
+    from_array = pipeline.run(load_image(path))
+    assert from_path.path == str(path) and from_array.path is None
+    assert from_path.faces[0].to_dict() == from_array.faces[0].to_dict()
+    assert {"decode", "detect", "crop", "mask", "gender"} <= set(from_path.speed)
+    many = list(pipeline.predict_many(SEED_PHOTOS))
+    assert [len(r.faces) for r in many] == [1, 1, 1, 1]
+
+
+def test_photo_without_faces_gives_empty_list(pipeline):
+    assert pipeline.predict(np.full((240, 320, 3), 128, np.uint8)) == []
+
+
+def test_cli_lines_name_mask_and_gender(capsys):
+    path = TEST_DATA / "female_image_with_mask.jpg"
+    assert main([str(path)]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(f"{path}  face 1  (")
+    assert "  WithMask " in line and "%  Female " in line and line.endswith("%")
+
+
+def test_cli_batch_with_bad_inputs_reports_and_goes_on(tmp_path: Path, capsys):
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    for p in SEED_PHOTOS:
+        shutil.copy(p, folder / p.name)
+    (folder / "broken.jpg").write_bytes(SEED_PHOTOS[0].read_bytes()[:3000])
+    (folder / "empty.png").write_bytes(b"")
+    (folder / "text.jpg").write_text("hello")
+    Image.new("1", (12000, 12000)).save(folder / "huge.png")
+    Image.new("RGB", (1, 1)).save(folder / "dot.png")
+    Image.open(SEED_PHOTOS[0]).convert("CMYK").save(folder / "cmyk.jpg")
+    Image.open(SEED_PHOTOS[1]).convert("L").save(folder / "gray.png")
+    Image.open(SEED_PHOTOS[2]).convert("RGBA").save(folder / "rgba.png")
+    gray16 = np.asarray(Image.open(SEED_PHOTOS[3]).convert("L")).astype(np.uint16) * 257
+    Image.fromarray(gray16).save(folder / "gray16.png")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways, shown upright
+    sideways = np.ascontiguousarray(np.rot90(load_image(SEED_PHOTOS[0]), k=1))
+    Image.fromarray(sideways).save(folder / "exif.jpg", exif=exif)
+    empty_dir = tmp_path / "nothing_here"
+    empty_dir.mkdir()
+    code = main([str(folder), str(tmp_path / "missing.jpg"), str(empty_dir), "--json"])
+    out, err = capsys.readouterr()
+    results = {Path(r["path"]).name: r for r in map(json.loads, out.splitlines())}
+    assert code == 1
+    assert len(err.strip().splitlines()) == 6 and "Traceback" not in err
+    for name in ("broken.jpg", "empty.png", "text.jpg", "huge.png", "missing.jpg"):
+        assert name in err and name not in results
+    assert "nothing_here: no images found" in err
+    assert results["dot.png"]["faces"] == []
+    upright = results["exif.jpg"]["faces"][0]["landmarks"]
+    assert upright[2][1] > upright[0][1]  # nose below the eye: the face was turned upright
+    for name in (
+        "cmyk.jpg",
+        "gray.png",
+        "rgba.png",
+        "gray16.png",
+        "exif.jpg",
+        *(p.name for p in SEED_PHOTOS),
+    ):
+        assert len(results[name]["faces"]) == 1, name
+        assert results[name]["faces"][0]["gender"] in ("Female", "Male")
+
+
+def test_save_writes_annotated_copies(tmp_path: Path):
+    path = TEST_DATA / "male_image_without_mask.jpg"
+    assert main([str(path), "--save", str(tmp_path)]) == 0
+    saved = load_image(tmp_path / "male_image_without_mask.jpg")
+    original = load_image(path)
+    assert saved.shape == original.shape
+    assert np.abs(saved.astype(int) - original).max() > 100  # a box and a caption were drawn
+
+
+def test_video_frames_are_processed(tmp_path: Path, capsys):
+    video = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 5, (260, 260))
+    for p in SEED_PHOTOS:
+        writer.write(cv2.imread(str(p)))
+    writer.release()
+    assert main([str(video), "--json"]) == 0
+    results = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["path"] for r in results] == [f"{video}#{i}" for i in range(4)]
+    assert all(len(r["faces"]) == 1 for r in results)
+
+
+def test_tampered_classifier_is_refused_with_exit_two(tmp_path: Path, capsys):
+    models = tmp_path / "models"
+    shutil.copytree(DEFAULT_MODELS_DIR, models)
+    with open(models / "gender_masked.onnx", "r+b") as f:
+        f.seek(1000)
+        byte = f.read(1)
+        f.seek(1000)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    assert main([str(SEED_PHOTOS[0]), "--models", str(models)]) == 2
+    err = capsys.readouterr().err
+    assert "gender_masked.onnx has sha256" in err and "changed or damaged" in err
+
+
+def test_benchmark_option_times_every_stage(capsys):
+    assert main(["--benchmark", "--runs", "1", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["providers"] == ["CPUExecutionProvider"]
+    assert len(report["photos"]) == 4
+    assert report["ms"]["total"]["median"] >= report["ms"]["detect"]["median"] > 0
