@@ -245,18 +245,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.benchmark:
         return benchmark(args, runner)
 
-    from tqdm import tqdm
-
     try:
-        failed = _process(args, runner, tqdm)
+        failed = _process(args, runner)
     except BrokenPipeError:  # e.g. `| head`: the reader left, nothing more to say
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        return EXIT_OK
+    except KeyboardInterrupt:  # Ctrl-C is how a camera stream is stopped
         return EXIT_OK
     return EXIT_SOME_FAILED if failed else EXIT_OK
 
 
-def _process(args: argparse.Namespace, runner: Runner, tqdm) -> int:
+def _process(args: argparse.Namespace, runner: Runner) -> int:
     """Run every input through the runner; returns how many failed."""
+    from tqdm import tqdm
+
     failed = 0
     total = expected_count(args.source, args)
     with tqdm(
