@@ -33,9 +33,8 @@ def weights_kind(path: Path) -> str:
 def compare_variants(keras_path: Path, data: Path, onnx_paths: list[Path]) -> dict:
     """Accuracy, agreement and max |dp| of Keras and each ONNX file on the test split."""
     import keras
-    import onnxruntime as ort
 
-    from export.classifier import load_split_images
+    from export.classifier import load_split_images, onnx_probabilities
 
     labels = json.loads((Path(keras_path).parent / "labels.json").read_text())
     names, threshold = labels["class_names"], labels["threshold"]
@@ -45,13 +44,7 @@ def compare_variants(keras_path: Path, data: Path, onnx_paths: list[Path]) -> di
     keras_p = keras_p.reshape(-1)
     variants = [{"variant": "keras", "file": str(keras_path), "p": keras_p}]
     for path in onnx_paths:
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        p = np.concatenate(
-            [
-                session.run(["probability"], {"image": images[i : i + 64]})[0]
-                for i in range(0, len(images), 64)
-            ]
-        ).reshape(-1)
+        p = onnx_probabilities(str(path), images)
         variants.append({"variant": f"onnx {weights_kind(path)}", "file": str(path), "p": p})
     table = []
     for v in variants:

@@ -28,7 +28,7 @@ from edge_runtime.sources import (
     is_camera,
     is_video,
 )
-from edge_runtime.types import Face, Result
+from edge_runtime.types import Result
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 SEED_PHOTOS = Path(__file__).resolve().parent.parent / "tests" / "data"
@@ -100,8 +100,9 @@ def text_lines(result: Result) -> list[str]:
         if face.mask is None:
             line += f"  confidence {face.score:.3f}"
         else:
-            p_shown = face.p_mask if face.mask else 1.0 - face.p_mask
-            line += f"  {face.mask_label} {p_shown:.1%}  {face.gender} {face.p_gender:.1%}"
+            line += (
+                f"  {face.mask_label} {face.p_mask_label:.1%}  {face.gender} {face.p_gender:.1%}"
+            )
         lines.append(line)
     return lines
 
@@ -110,36 +111,23 @@ class Runner:
     """Loads the models once, then turns each input into a Result and reports it."""
 
     def __init__(self, args: argparse.Namespace) -> None:
-        from edge_runtime.mtcnn import MTCNN
+        from edge_runtime.pipeline import Pipeline
 
         providers = resolve_providers(args.providers, fallback=args.fallback)
         self.args = args
-        if args.faces_only:
-            self.detector = MTCNN(
-                args.models,
-                min_face_size=args.min_face,
-                thresholds=(0.6, 0.7, args.threshold),
-                providers=providers,
-                threads=args.threads,
-            )
-            self.pipeline = None
-        else:
-            from edge_runtime.pipeline import Pipeline
-
-            self.pipeline = Pipeline(
-                args.models, providers, args.threads, args.min_face, args.threshold, args.max_pixels
-            )
+        self.pipeline = Pipeline(
+            args.models,
+            providers,
+            args.threads,
+            args.min_face,
+            args.threshold,
+            args.max_pixels,
+            classify=not args.faces_only,
+        )
 
     def run(self, name: str, image: np.ndarray) -> Result:
         """Faces (and, unless --faces-only, mask and gender) in one image."""
-        if self.pipeline is not None:
-            return self.pipeline.run(image, path=name)
-        found = self.detector.detect(image)
-        faces = [
-            Face(found.boxes[i], float(found.scores[i]), found.landmarks[i])
-            for i in range(len(found))
-        ]
-        return Result(name, image.shape[:2], faces)
+        return self.pipeline.run(image, path=name)
 
     def report(self, result: Result, image: np.ndarray) -> None:
         """Print the result and save the annotated copy if asked."""
@@ -212,7 +200,7 @@ def benchmark(args: argparse.Namespace, runner: Runner) -> int:
     """Print per-stage latency on the user's device; photos default to the seed photos."""
     from edge_runtime.bench import format_report, run_benchmark
 
-    if runner.pipeline is None:
+    if runner.pipeline.cascade is None:
         print("error: --benchmark times the whole cascade; drop --faces-only", file=sys.stderr)
         return EXIT_USAGE
     paths = [p for s in args.source for p in expand_source(s) if not is_video(p)]

@@ -16,8 +16,7 @@ def face_caption(face: Face) -> str:
     """Short label, e.g. "WithMask 99% Female 96%"; the probability of each shown label."""
     if face.mask is None:
         return f"face {face.score:.0%}"
-    p_shown = face.p_mask if face.mask else 1.0 - face.p_mask
-    caption = f"{face.mask_label} {p_shown:.0%}"
+    caption = f"{face.mask_label} {face.p_mask_label:.0%}"
     if face.gender is not None:
         caption += f" {face.gender} {face.p_gender:.0%}"
     return caption

@@ -23,6 +23,7 @@ class Pipeline:
 
     providers: ONNX Runtime provider names in order of preference (default CPU).
     threads: CPU threads per model (default: all cores).
+    classify: False to find faces only (no mask or gender models are loaded).
     """
 
     def __init__(
@@ -33,6 +34,7 @@ class Pipeline:
         min_face_size: float = 20,
         face_threshold: float = 0.8,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        classify: bool = True,
     ) -> None:
         models_dir = Path(models_dir) if models_dir else DEFAULT_MODELS_DIR
         self.max_pixels = max_pixels
@@ -43,7 +45,7 @@ class Pipeline:
             providers=providers,
             threads=threads,
         )
-        self.cascade = Cascade(models_dir, providers, threads)
+        self.cascade = Cascade(models_dir, providers, threads) if classify else None
 
     def predict(self, image: np.ndarray | str | Path) -> list[Face]:
         """Faces in one photo (a path, or an RGB uint8 array (H, W, 3)), best detection first."""
@@ -64,7 +66,8 @@ class Pipeline:
             Face(found.boxes[i], float(found.scores[i]), found.landmarks[i])
             for i in range(len(found))
         ]
-        self.cascade.classify(image, faces, timings)
+        if self.cascade is not None:
+            self.cascade.classify(image, faces, timings)
         timings["total"] = sum(timings.values())
         return Result(path, image.shape[:2], faces, timings)
 

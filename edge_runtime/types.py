@@ -36,6 +36,13 @@ class Face:
         """ "WithMask" / "WithoutMask", the mask model's class names."""
         return None if self.mask is None else ("WithMask" if self.mask else "WithoutMask")
 
+    @property
+    def p_mask_label(self) -> float | None:
+        """Probability of `mask_label`: p_mask for WithMask, 1 - p_mask for WithoutMask."""
+        if self.mask is None or self.p_mask is None:
+            return None
+        return self.p_mask if self.mask else 1.0 - self.p_mask
+
     def to_dict(self) -> dict:
         """JSON-ready: box as x, y, w, h rounded to 0.1 px, probabilities to 4 digits."""
         return {

@@ -61,6 +61,19 @@ def keras_to_onnx(model, input_size: int):
     return proto
 
 
+def onnx_probabilities(model: str | bytes, images: np.ndarray, batch: int = 64) -> np.ndarray:
+    """P(class 1) of an ONNX classifier (a path or serialized bytes) on images, in batches."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+    return np.concatenate(
+        [
+            session.run(["probability"], {"image": images[i : i + batch]})[0].reshape(-1)
+            for i in range(0, len(images), batch)
+        ]
+    )
+
+
 def check_parity(
     proto,
     keras_p: np.ndarray,
@@ -69,15 +82,7 @@ def check_parity(
     truth: np.ndarray | None = None,
 ) -> Parity:
     """Run the ONNX proto on `images` and compare with the Keras probabilities (and truth)."""
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
-    onnx_p = np.concatenate(
-        [
-            session.run(["probability"], {"image": images[i : i + 64]})[0].reshape(-1)
-            for i in range(0, len(images), 64)
-        ]
-    )
+    onnx_p = onnx_probabilities(proto.SerializeToString(), images)
     agree = float(np.mean((onnx_p > threshold) == (keras_p > threshold)))
     accuracy = None if truth is None else float(np.mean((onnx_p > threshold) == truth))
     return Parity(
