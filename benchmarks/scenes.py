@@ -1,100 +1,133 @@
 """`python -m benchmarks.scenes DIR...`: end-to-end evaluation on photos with VOC face boxes.
 
     python -m benchmarks.scenes ../shared/data/scenes_voc ../shared/data/scenes_webcam \\
-        --out benchmarks/results/scenes
+        --detectors finetuned mtcnn --split test --out benchmarks/results/scenes
 
-Detection recall and precision at IoU 0.5 by face size (longer box side: < 20, 20-40,
->= 40 px), and mask accuracy on matched faces (`mask_weared_incorrect` boxes count for
-detection but not for mask accuracy). Writes OUT.md and OUT.json.
+For each detector: recall and precision at IoU 0.5 and 0.3 by face size (longer box
+side: < 20, 20-40, >= 40 px), recall of masked faces (`with_mask`,
+`mask_weared_incorrect`) and unmasked faces apart, mask accuracy on faces matched at
+IoU 0.5 (`mask_weared_incorrect` counts for detection, not for mask accuracy), and the
+median detection time per photo. --split keeps the photos of one split of
+`train.prepare.split_of` (the fine-tuned detector trained on the train split). Writes
+OUT.md and OUT.json.
 """
 
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from benchmarks.report import save_report
-from benchmarks.voc import SIZE_BUCKETS, face_size, match, read_folder
+from benchmarks.voc import SIZE_BUCKETS, Annotation, face_size, match, read_folder
 from edge_runtime.image_io import load_image
 
+IOUS = (0.5, 0.3)
 MASK_LABELS = {"with_mask": True, "without_mask": False}
+MASKED = {"with_mask", "mask_weared_incorrect"}
 
 
-def evaluate(folder: Path, pipeline, iou: float = 0.5) -> dict:
-    """Counts per size bucket for one scenes folder."""
-    counts = {
-        name: {
-            "faces": 0,
-            "found": 0,
-            "detections": 0,
-            "true_detections": 0,
-            "mask_judged": 0,
-            "mask_correct": 0,
-        }
-        for name, _, _ in SIZE_BUCKETS
-    }
-    seconds = []
-    annotations = read_folder(folder)
-    for ann in tqdm(annotations, desc=folder.name, unit="photo"):
+def photos_of(folders: list[Path], split: str | None) -> list[Annotation]:
+    """Annotations of every photo in the folders, optionally of one split only."""
+    from train.prepare import split_of
+
+    annotations = [a for folder in folders for a in read_folder(folder)]
+    return [a for a in annotations if split is None or split_of(a.image) == split]
+
+
+def empty_counts() -> dict:
+    """Zeroed counters for one size bucket."""
+    counts = {"faces": 0, "masked_faces": 0, "unmasked_faces": 0, "detections": 0}
+    for iou in IOUS:
+        counts |= {f"found@{iou}": 0, f"masked_found@{iou}": 0, f"unmasked_found@{iou}": 0}
+        counts[f"true_detections@{iou}"] = 0
+    return counts | {"mask_judged": 0, "mask_correct": 0}
+
+
+def evaluate(annotations: list[Annotation], pipeline, name: str) -> dict:
+    """Counts and rates per size bucket for one detector over the given photos."""
+    counts = {bucket: empty_counts() for bucket, _, _ in SIZE_BUCKETS}
+    detect_ms = []
+    for ann in tqdm(annotations, desc=name, unit="photo"):
         image = load_image(ann.image)
-        started = time.perf_counter()
-        faces = pipeline.predict(image)
-        seconds.append(time.perf_counter() - started)
+        result = pipeline.run(image)
+        detect_ms.append(result.speed["detect"])
+        faces = result.faces
         found = np.array([f.box for f in faces], float).reshape(-1, 4)
         scores = np.array([f.score for f in faces], float)
-        matched = match(ann.boxes, found, scores, iou)
         true_sizes, found_sizes = face_size(ann.boxes), face_size(found)
-        hit = set(matched[matched >= 0].tolist())
-        for name, low, high in SIZE_BUCKETS:
-            c = counts[name]
-            in_bucket = (true_sizes >= low) & (true_sizes < high)
-            c["faces"] += int(in_bucket.sum())
-            c["found"] += int((matched[in_bucket] >= 0).sum())
-            det_bucket = np.flatnonzero((found_sizes >= low) & (found_sizes < high))
-            c["detections"] += len(det_bucket)
-            c["true_detections"] += sum(int(d in hit) for d in det_bucket)
-            for t in np.flatnonzero(in_bucket & (matched >= 0)):
-                label = ann.labels[t]
-                if label in MASK_LABELS and faces[matched[t]].mask is not None:
-                    c["mask_judged"] += 1
-                    c["mask_correct"] += int(faces[matched[t]].mask == MASK_LABELS[label])
+        masked = np.array([label in MASKED for label in ann.labels], bool)
+        for iou in IOUS:
+            matched = match(ann.boxes, found, scores, iou)
+            hit = set(matched[matched >= 0].tolist())
+            for bucket, low, high in SIZE_BUCKETS:
+                c = counts[bucket]
+                in_bucket = (true_sizes >= low) & (true_sizes < high)
+                det_bucket = np.flatnonzero((found_sizes >= low) & (found_sizes < high))
+                c[f"found@{iou}"] += int((matched[in_bucket] >= 0).sum())
+                c[f"masked_found@{iou}"] += int((matched[in_bucket & masked] >= 0).sum())
+                c[f"unmasked_found@{iou}"] += int((matched[in_bucket & ~masked] >= 0).sum())
+                c[f"true_detections@{iou}"] += sum(int(d in hit) for d in det_bucket)
+                if iou != IOUS[0]:
+                    continue
+                c["faces"] += int(in_bucket.sum())
+                c["masked_faces"] += int((in_bucket & masked).sum())
+                c["unmasked_faces"] += int((in_bucket & ~masked).sum())
+                c["detections"] += len(det_bucket)
+                for t in np.flatnonzero(in_bucket & (matched >= 0)):
+                    label, face = ann.labels[t], faces[matched[t]]
+                    if label in MASK_LABELS and face.mask is not None:
+                        c["mask_judged"] += 1
+                        c["mask_correct"] += int(face.mask == MASK_LABELS[label])
     for c in counts.values():
-        c["recall"] = c["found"] / c["faces"] if c["faces"] else None
-        c["precision"] = c["true_detections"] / c["detections"] if c["detections"] else None
-        c["mask_accuracy"] = c["mask_correct"] / c["mask_judged"] if c["mask_judged"] else None
+        for iou in IOUS:
+            c[f"recall@{iou}"] = _rate(c[f"found@{iou}"], c["faces"])
+            c[f"masked_recall@{iou}"] = _rate(c[f"masked_found@{iou}"], c["masked_faces"])
+            c[f"unmasked_recall@{iou}"] = _rate(c[f"unmasked_found@{iou}"], c["unmasked_faces"])
+            c[f"precision@{iou}"] = _rate(c[f"true_detections@{iou}"], c["detections"])
+        c["mask_accuracy"] = _rate(c["mask_correct"], c["mask_judged"])
     return {
-        "folder": str(folder),
+        "detector": name,
         "photos": len(annotations),
-        "iou": iou,
-        "ms_per_photo_median": 1000 * float(np.median(seconds)) if seconds else None,
+        "detect_ms_median": float(np.median(detect_ms)) if detect_ms else None,
+        "detect_ms_p10_p90": [float(v) for v in np.percentile(detect_ms, [10, 90])]
+        if detect_ms
+        else None,
         "by_size": counts,
     }
 
 
-def to_markdown(results: list[dict]) -> str:
-    """One table per folder."""
-    out = []
+def _rate(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{v:.1%}"
+
+
+def to_markdown(results: list[dict], title: str) -> str:
+    """One table per detector, then a side-by-side summary for faces >= 40 px."""
+    out = [f"## {title}", ""]
     for r in results:
+        lo, hi = r["detect_ms_p10_p90"] or (0, 0)
         out += [
-            f"### {Path(r['folder']).name}: {r['photos']} photos, IoU {r['iou']}, "
-            f"median {r['ms_per_photo_median']:.0f} ms per photo",
+            f"### detector `{r['detector']}`: {r['photos']} photos, detection "
+            f"{r['detect_ms_median']:.0f} ms median per photo (p10-p90 {lo:.0f}-{hi:.0f})",
             "",
-            "| face size | faces | recall | detections | precision | mask judged | mask accuracy |",
-            "|---|---:|---:|---:|---:|---:|---:|",
+            "| face size | faces (masked / unmasked) | recall @0.5 | recall @0.3 "
+            "| precision @0.5 | precision @0.3 | masked recall @0.5 | unmasked recall @0.5 "
+            "| mask accuracy (judged) |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
-        for name, c in r["by_size"].items():
-
-            def pct(v):
-                return "-" if v is None else f"{v:.1%}"
-
+        for bucket, c in r["by_size"].items():
             out.append(
-                f"| {name} px | {c['faces']} | {pct(c['recall'])} | {c['detections']} "
-                f"| {pct(c['precision'])} | {c['mask_judged']} | "
-                f"{pct(c['mask_accuracy'])} |"
+                f"| {bucket} px | {c['faces']} ({c['masked_faces']} / {c['unmasked_faces']}) "
+                f"| {_pct(c['recall@0.5'])} | {_pct(c['recall@0.3'])} "
+                f"| {_pct(c['precision@0.5'])} | {_pct(c['precision@0.3'])} "
+                f"| {_pct(c['masked_recall@0.5'])} | {_pct(c['unmasked_recall@0.5'])} "
+                f"| {_pct(c['mask_accuracy'])} ({c['mask_judged']}) |"
             )
         out.append("")
     return "\n".join(out)
@@ -109,12 +142,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("folders", type=Path, nargs="+", help="folders with images/ annotations/")
     parser.add_argument("--out", type=Path, required=True, help="path stem for .md and .json")
     parser.add_argument("--models", type=Path, default=None)
+    parser.add_argument(
+        "--detectors", nargs="+", default=["finetuned", "mtcnn"], help="detectors to compare"
+    )
+    parser.add_argument(
+        "--split", choices=["train", "val", "test"], default=None, help="only this split's photos"
+    )
+    parser.add_argument("--faces-only", action="store_true", help="skip the mask and gender models")
     args = parser.parse_args(argv)
     from edge_runtime.pipeline import Pipeline
 
-    pipeline = Pipeline(args.models)
-    results = [evaluate(folder, pipeline) for folder in args.folders]
-    save_report(args.out, results, to_markdown(results))
+    annotations = photos_of(args.folders, args.split)
+    results = []
+    for name in args.detectors:
+        pipeline = Pipeline(args.models, detector=name, classify=not args.faces_only)
+        results.append(evaluate(annotations, pipeline, name))
+    names = " + ".join(f.name for f in args.folders)
+    title = f"{names}, {args.split or 'all'} photos"
+    save_report(
+        args.out,
+        {"folders": [str(f) for f in args.folders], "split": args.split, "results": results},
+        to_markdown(results, title),
+    )
     return 0
 
 

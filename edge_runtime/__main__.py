@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_runtime.detectors import DEFAULT_DETECTOR, DETECTORS
 from edge_runtime.image_io import DEFAULT_MAX_PIXELS, ImageLoadError, load_image
 from edge_runtime.manifest import DEFAULT_MODELS_DIR, ModelIntegrityError
 from edge_runtime.sessions import ProviderUnavailableError, resolve_providers
@@ -48,10 +49,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--save", type=Path, metavar="DIR", help="write annotated copies here")
     parser.add_argument("--min-face", type=float, default=20, help="smallest face, px (20)")
     parser.add_argument(
+        "--detector",
+        choices=sorted(DETECTORS),
+        default=DEFAULT_DETECTOR,
+        help=f"finetuned: MTCNN fine-tuned on masked faces; mtcnn: the reference weights "
+        f"({DEFAULT_DETECTOR})",
+    )
+    parser.add_argument(
         "--threshold",
         type=float,
-        default=0.8,
-        help="face detection confidence threshold, O-Net (0.8)",
+        default=None,
+        help="face detection confidence threshold, O-Net (default: the detector's own)",
     )
     parser.add_argument(
         "--faces-only",
@@ -123,6 +131,7 @@ class Runner:
             args.threshold,
             args.max_pixels,
             classify=not args.faces_only,
+            detector=args.detector,
         )
 
     def run(self, name: str, image: np.ndarray) -> Result:

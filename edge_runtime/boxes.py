@@ -81,6 +81,19 @@ def apply_regression(boxes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     return boxes + offsets * np.stack([w, h, w, h], axis=1)
 
 
+def change_convention(
+    boxes: np.ndarray, shift: tuple[float, float], scale: tuple[float, float]
+) -> np.ndarray:
+    """Boxes with their centre moved by `shift` and their size multiplied by `scale`, both
+    as fractions of each box's width and height: one detector's boxes drawn as another's."""
+    w = boxes[:, 2] - boxes[:, 0]
+    h = boxes[:, 3] - boxes[:, 1]
+    cx = (boxes[:, 0] + boxes[:, 2]) / 2 + shift[0] * w
+    cy = (boxes[:, 1] + boxes[:, 3]) / 2 + shift[1] * h
+    half_w, half_h = scale[0] * w / 2, scale[1] * h / 2
+    return np.stack([cx - half_w, cy - half_h, cx + half_w, cy + half_h], axis=1)
+
+
 def clip_to_image(boxes: np.ndarray, height: int, width: int) -> np.ndarray:
     """Clip x to [0, width - 1] and y to [0, height - 1]."""
     out = boxes.copy()

@@ -33,11 +33,21 @@ class Cascade:
         self.mask = mask
         self.gender = {True: masked, False: unmasked}
 
-    def classify(self, image: np.ndarray, faces: list[Face], timings: dict[str, float]) -> None:
-        """Fill mask and gender fields of `faces` in place; add ms per stage to `timings`."""
+    def classify(
+        self,
+        image: np.ndarray,
+        faces: list[Face],
+        timings: dict[str, float],
+        crop_boxes: np.ndarray | None = None,
+    ) -> None:
+        """Fill mask and gender fields of `faces` in place; add ms per stage to `timings`.
+
+        crop_boxes: the boxes to crop around, one per face, when they differ from the faces'
+        own (drawn in the convention the classifiers were trained with).
+        """
         if not faces:
             return
-        boxes = np.stack([f.box for f in faces])
+        boxes = np.stack([f.box for f in faces]) if crop_boxes is None else crop_boxes
         t = time.perf_counter()
         crops = crop_faces(image, boxes, self.mask.input_size, self.mask.margin)
         timings["crop"] = timings.get("crop", 0.0) + 1000 * (time.perf_counter() - t)

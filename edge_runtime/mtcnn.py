@@ -1,9 +1,9 @@
 """MTCNN face detection on ONNX Runtime: image pyramid -> P-Net -> R-Net -> O-Net.
 
-The three networks are the reference `mtcnn` package's weights exported to ONNX
-(`python -m export mtcnn`); the steps around them are numpy and OpenCV, written to
-give the same faces as `mtcnn.MTCNN().detect_faces` without TensorFlow. R-Net and
-O-Net each run once per photo on all candidates.
+The networks are ONNX files named by `edge_runtime.detectors` (the reference weights, or
+R-Net and O-Net fine-tuned on masked faces). The steps around them are numpy and OpenCV,
+written to give the same faces as `mtcnn.MTCNN().detect_faces` without TensorFlow.
+R-Net and O-Net each run once per photo on all candidates.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from edge_runtime import boxes as bx
+from edge_runtime.detectors import DETECTORS, REFERENCE_THRESHOLDS
 from edge_runtime.manifest import DEFAULT_MODELS_DIR, verified_model
 from edge_runtime.sessions import InferenceSession, create_session
 
@@ -37,11 +38,16 @@ class Detections:
     scores: (N,) O-Net face probability.
     landmarks: (N, 5, 2) float32 x, y of left eye, right eye, nose, mouth left, mouth
         right, where left and right are as seen in the image.
+    reference_boxes: (N, 4) the same faces as the reference MTCNN would box them (equal to
+        `boxes` for the reference detector): the boxes the classifiers' crops were cut
+        around in training. Converted before clipping, so faces cut by the photo's edge
+        convert right.
     """
 
     boxes: np.ndarray
     scores: np.ndarray
     landmarks: np.ndarray
+    reference_boxes: np.ndarray
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -97,29 +103,53 @@ def crop_and_resize(image: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarr
     return patches
 
 
+def landmark_points(rows: np.ndarray, marks: np.ndarray) -> np.ndarray:
+    """O-Net's landmark output (N, 10), fractions of each box, -> (N, 5, 2) image pixels."""
+    w = (rows[:, 2] - rows[:, 0] + 1)[:, None]
+    h = (rows[:, 3] - rows[:, 1] + 1)[:, None]
+    xs = w * marks[:, :5] + rows[:, 0:1] - 1
+    ys = h * marks[:, 5:] + rows[:, 1:2] - 1
+    return np.stack([xs, ys], axis=2)
+
+
 class MTCNN:
-    """Face detector; thresholds and sizes are fixed at construction, `detect` is the only verb."""
+    """Face detector; thresholds and sizes are fixed at construction, `detect` is the main verb.
+
+    detector: a name in DETECTORS. thresholds: P-Net, R-Net and O-Net face probabilities
+    (default: the ones stored with the detector's O-Net in the manifest, else the
+    reference 0.6, 0.7, 0.8); face_threshold replaces the O-Net one alone.
+    """
 
     def __init__(
         self,
         models_dir: str | Path | None = None,
         min_face_size: float = 20,
         scale_factor: float = 0.709,
-        thresholds: Sequence[float] = (0.6, 0.7, 0.8),
+        thresholds: Sequence[float] | None = None,
         providers: Sequence[str] | None = None,
         threads: int | None = None,
+        detector: str = "mtcnn",
+        face_threshold: float | None = None,
     ) -> None:
+        if detector not in DETECTORS:
+            raise ValueError(f"unknown detector {detector!r}; choose from {sorted(DETECTORS)}")
         models_dir = Path(models_dir) if models_dir else DEFAULT_MODELS_DIR
+        self.detector = detector
         self.min_face_size = float(min_face_size)
         self.scale_factor = float(scale_factor)
+        models = [verified_model(models_dir, name) for name in DETECTORS[detector]]
+        thresholds = thresholds or models[2][1].get("thresholds", REFERENCE_THRESHOLDS)
+        if face_threshold is not None:
+            thresholds = (*thresholds[:2], face_threshold)
         self.thresholds = tuple(float(t) for t in thresholds)
+        # How the reference MTCNN would draw this detector's boxes (absent: it is the reference).
+        self.reference_box = models[2][1].get("reference_box")
         # The networks are small: pyramid levels and slices of the R-Net / O-Net batch
         # run side by side on `threads` workers with one ONNX Runtime thread each, which
         # keeps the cores busier than splitting every small convolution between them.
         self.workers = threads or os.cpu_count() or 1
         self.pnet, self.rnet, self.onet = (
-            create_session(verified_model(models_dir, f"mtcnn_{name}")[0], providers, threads=1)
-            for name in ("pnet", "rnet", "onet")
+            create_session(path, providers, threads=1) for path, _ in models
         )
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="mtcnn")
 
@@ -127,23 +157,26 @@ class MTCNN:
         """Every face in an RGB uint8 image (H, W, 3) of any size and aspect ratio."""
         height, width = image.shape[:2]
         normalized = (image.astype(np.float32) - PIXEL_MEAN) * PIXEL_SCALE
-        candidates = self._propose(normalized)
+        candidates = self.propose(normalized)
         if len(candidates):
-            candidates = self._refine(normalized, candidates)
+            candidates = self.refine(normalized, candidates)
         if not len(candidates):
-            return Detections(
-                np.zeros((0, 4), np.float32),
-                np.zeros(0, np.float32),
-                np.zeros((0, 5, 2), np.float32),
-            )
+            none = np.zeros((0, 4), np.float32)
+            return Detections(none, np.zeros(0, np.float32), np.zeros((0, 5, 2), np.float32), none)
         found, scores, landmarks = self._output(normalized, candidates)
+        boxes = bx.clip_to_image(found, height, width).astype(np.float32)
+        reference = boxes
+        if self.reference_box:
+            shift, scale = self.reference_box["shift"], self.reference_box["scale"]
+            reference = bx.clip_to_image(bx.change_convention(found, shift, scale), height, width)
         return Detections(
-            bx.clip_to_image(found, height, width).astype(np.float32),
+            boxes,
             scores.astype(np.float32),
             landmarks.astype(np.float32),
+            reference.astype(np.float32),
         )
 
-    def _propose(self, normalized: np.ndarray) -> np.ndarray:
+    def propose(self, normalized: np.ndarray) -> np.ndarray:
         """Stage 1: P-Net over the pyramid; square candidate boxes with scores (M, 5)."""
         height, width = normalized.shape[:2]
         scales = scale_pyramid(height, width, self.min_face_size, self.scale_factor)
@@ -184,7 +217,7 @@ class MTCNN:
         results = list(self._pool.map(run, parts))
         return [np.concatenate([r[i] for r in results]) for i in range(len(outputs))]
 
-    def _refine(self, normalized: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    def refine(self, normalized: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Stage 2: R-Net on all candidates at once; regressed, filtered, squared (K, 5)."""
         reg, prob = self._run_on_patches(
             self.rnet, ("box_reg", "face_prob"), normalized, rows, RNET_SIZE
@@ -196,6 +229,15 @@ class MTCNN:
         rows[:, :4] = bx.to_square(rows[:, :4])
         return rows
 
+    def landmarks(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """O-Net's five landmarks (N, 5, 2) for face boxes found elsewhere (e.g. annotated)."""
+        if not len(boxes):
+            return np.zeros((0, 5, 2), np.float32)
+        normalized = (image.astype(np.float32) - PIXEL_MEAN) * PIXEL_SCALE
+        rows = bx.to_square(np.asarray(boxes, np.float64)[:, :4])
+        (marks,) = self._run_on_patches(self.onet, ("landmarks",), normalized, rows, ONET_SIZE)
+        return landmark_points(rows, marks).astype(np.float32)
+
     def _output(
         self, normalized: np.ndarray, rows: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -203,11 +245,7 @@ class MTCNN:
         reg, marks, prob = self._run_on_patches(
             self.onet, ("box_reg", "landmarks", "face_prob"), normalized, rows, ONET_SIZE
         )
-        w = (rows[:, 2] - rows[:, 0] + 1)[:, None]
-        h = (rows[:, 3] - rows[:, 1] + 1)[:, None]
-        xs = w * marks[:, :5] + rows[:, 0:1] - 1
-        ys = h * marks[:, 5:] + rows[:, 1:2] - 1
-        landmarks = np.stack([xs, ys], axis=2)
+        landmarks = landmark_points(rows, marks)
         found = bx.apply_regression(rows[:, :4], reg)
         scores = prob[:, 1].astype(np.float64)
         keep = np.flatnonzero(scores > self.thresholds[2])

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_runtime.cascade import Cascade
+from edge_runtime.detectors import DEFAULT_DETECTOR
 from edge_runtime.image_io import DEFAULT_MAX_PIXELS, load_image
 from edge_runtime.manifest import DEFAULT_MODELS_DIR
 from edge_runtime.mtcnn import MTCNN
@@ -23,6 +24,8 @@ class Pipeline:
 
     providers: ONNX Runtime provider names in order of preference (default CPU).
     threads: CPU threads per model (default: all cores).
+    detector: "finetuned" (MTCNN fine-tuned on masked faces) or "mtcnn" (the reference).
+    face_threshold: O-Net's face probability threshold (default: the detector's own).
     classify: False to find faces only (no mask or gender models are loaded).
     """
 
@@ -32,18 +35,20 @@ class Pipeline:
         providers: Sequence[str] | None = None,
         threads: int | None = None,
         min_face_size: float = 20,
-        face_threshold: float = 0.8,
+        face_threshold: float | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         classify: bool = True,
+        detector: str = DEFAULT_DETECTOR,
     ) -> None:
         models_dir = Path(models_dir) if models_dir else DEFAULT_MODELS_DIR
         self.max_pixels = max_pixels
         self.detector = MTCNN(
             models_dir,
             min_face_size=min_face_size,
-            thresholds=(0.6, 0.7, face_threshold),
             providers=providers,
             threads=threads,
+            detector=detector,
+            face_threshold=face_threshold,
         )
         self.cascade = Cascade(models_dir, providers, threads) if classify else None
 
@@ -67,7 +72,7 @@ class Pipeline:
             for i in range(len(found))
         ]
         if self.cascade is not None:
-            self.cascade.classify(image, faces, timings)
+            self.cascade.classify(image, faces, timings, found.reference_boxes)
         timings["total"] = sum(timings.values())
         return Result(path, image.shape[:2], faces, timings)
 

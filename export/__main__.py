@@ -1,4 +1,4 @@
-"""`python -m export mtcnn|model`: the reference MTCNN or a trained classifier to ONNX."""
+"""`python -m export mtcnn|detector|model`: MTCNN (reference or fine-tuned), classifiers -> ONNX."""
 
 from __future__ import annotations
 
@@ -16,6 +16,19 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p_mtcnn = sub.add_parser("mtcnn", help="convert the mtcnn package's P/R/O-Net to ONNX")
     p_mtcnn.add_argument("--models", type=Path, default=DEFAULT_MODELS_DIR, help="models folder")
+    p_det = sub.add_parser(
+        "detector", help="R-Net and O-Net of a `python -m train detector` run to ONNX"
+    )
+    p_det.add_argument("--run", type=Path, required=True, help="run folder of train detector")
+    p_det.add_argument("--models", type=Path, default=DEFAULT_MODELS_DIR, help="models folder")
+    p_det.add_argument(
+        "--thresholds",
+        type=float,
+        nargs=3,
+        default=(0.6, 0.7, 0.8),
+        metavar=("PNET", "RNET", "ONET"),
+        help="the detector's default thresholds, stored in the manifest (0.6 0.7 0.8)",
+    )
     p_model = sub.add_parser(
         "model", help="a trained .keras classifier to ONNX, behind a parity gate"
     )
@@ -41,6 +54,11 @@ def main(argv: list[str] | None = None) -> int:
         from export.mtcnn import export_all
 
         for path in export_all(args.models):
+            print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB)")
+    elif args.command == "detector":
+        from export.mtcnn import export_finetuned
+
+        for path in export_finetuned(args.run, args.models, tuple(args.thresholds)):
             print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB)")
     elif args.command == "model":
         from export.classifier import ParityError, export_classifier

@@ -1,4 +1,5 @@
-"""Convert the P-Net, R-Net and O-Net weights shipped by the `mtcnn` package to ONNX.
+"""Convert MTCNN's P-Net, R-Net and O-Net to ONNX: the `mtcnn` package's weights, or
+R-Net and O-Net fine-tuned by `python -m train detector` (`export_finetuned`).
 
 The `mtcnn` networks are subclassed Keras 3 models. tf2onnx's `from_keras` fails on
 Keras 3 models (it reads `_get_save_spec` / `output_names`, which Keras 3 removed:
@@ -8,6 +9,7 @@ explicit input signature and converted with `from_function`.
 
 from __future__ import annotations
 
+import json
 from importlib.metadata import version
 from pathlib import Path
 
@@ -26,8 +28,16 @@ NETWORKS = {
 PREPROCESSING = "RGB float32, channels first (NCHW), (pixel - 127.5) / 128"
 
 
-def export_network(name: str, models_dir: Path) -> Path:
-    """Convert one MTCNN network to models_dir/mtcnn/<name>.onnx and record it in the manifest."""
+def export_network(
+    name: str,
+    models_dir: Path,
+    weights_file: Path | None = None,
+    variant: str = "mtcnn",
+    extra: dict | None = None,
+) -> Path:
+    """Convert one MTCNN network to models_dir/<variant>/<name>.onnx, listed in the manifest
+    as <variant>_<name>. weights_file: Keras weights of a fine-tuned run instead of the
+    package's own; extra: more manifest fields (e.g. thresholds, metrics)."""
     import importlib
 
     import onnx
@@ -38,7 +48,10 @@ def export_network(name: str, models_dir: Path) -> Path:
     class_name, weights, shape, output_names = NETWORKS[name]
     model = getattr(importlib.import_module(f"mtcnn.network.{name}"), class_name)()
     model.build()
-    model.set_weights(load_weights(weights))
+    if weights_file is None:
+        model.set_weights(load_weights(weights))
+    else:
+        model.load_weights(weights_file)
 
     signature = [tf.TensorSpec(shape, tf.float32, name="input")]
 
@@ -46,7 +59,7 @@ def export_network(name: str, models_dir: Path) -> Path:
     def forward(x):
         return {out: y for out, y in zip(output_names, model(x), strict=True)}
 
-    out = Path(models_dir) / "mtcnn" / f"{name}.onnx"
+    out = Path(models_dir) / variant / f"{name}.onnx"
     out.parent.mkdir(parents=True, exist_ok=True)
     proto, _ = tf2onnx.convert.from_function(
         forward, input_signature=signature, opset=OPSET, inputs_as_nchw=["input:0"]
@@ -54,24 +67,50 @@ def export_network(name: str, models_dir: Path) -> Path:
     fuse_prelu(proto)
     onnx.checker.check_model(proto)
     out.write_bytes(proto.SerializeToString())
+    source = {"package": "mtcnn", "version": version("mtcnn"), "weights": weights}
+    if weights_file is not None:
+        source = {"finetuned_from": source, "weights": Path(weights_file).name}
     write_entry(
         models_dir,
-        f"mtcnn_{name}",
+        f"{variant}_{name}",
         {
-            "file": f"mtcnn/{name}.onnx",
+            "file": f"{variant}/{name}.onnx",
             "kind": "mtcnn_stage",
             "input": {"name": "input", "shape": onnx_input_shape(proto), "dtype": "float32"},
             "outputs": list(output_names),
             "preprocessing": PREPROCESSING,
-            "source": {"package": "mtcnn", "version": version("mtcnn"), "weights": weights},
+            "source": source,
             "converter": {
                 "tf2onnx": tf2onnx.__version__,
                 "tensorflow": tf.__version__,
                 "opset": OPSET,
             },
+            **(extra or {}),
         },
     )
     return out
+
+
+def export_finetuned(
+    run: Path, models_dir: Path, thresholds: tuple[float, float, float]
+) -> list[Path]:
+    """R-Net and O-Net of a `python -m train detector` run as the "finetuned" detector.
+
+    The detector's thresholds (P-Net, R-Net, O-Net) and how the reference MTCNN would draw
+    its boxes (for the classifiers' crops) are stored with its O-Net entry.
+    """
+    paths = []
+    for name in ("rnet", "onet"):
+        metrics = json.loads((run / name / "metrics.json").read_text())
+        extra = {"training": {k: metrics[k] for k in ("train_windows", "before", "after")}}
+        if name == "onet":
+            extra["thresholds"] = list(thresholds)
+            samples = json.loads((run / "samples.json").read_text())
+            extra["reference_box"] = samples["reference_box"]
+        paths.append(
+            export_network(name, models_dir, run / name / f"{name}.weights.h5", "finetuned", extra)
+        )
+    return paths
 
 
 def onnx_input_shape(proto) -> list[int | None]:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge_runtime.boxes import apply_regression, clip_to_image, nms, pairwise_iou, to_square
+from edge_runtime.boxes import (
+    apply_regression,
+    change_convention,
+    clip_to_image,
+    nms,
+    pairwise_iou,
+    to_square,
+)
 
 
 def test_iou_of_half_overlapping_squares():
@@ -49,3 +56,10 @@ def test_regression_scales_with_box_size():
 def test_clip_to_image():
     out = clip_to_image(np.array([[-3, -1, 700, 500]], float), height=480, width=640)
     assert out.tolist() == [[0, 0, 639, 479]]
+
+
+def test_change_convention_moves_and_scales_about_the_centre():
+    boxes = np.array([[10.0, 20.0, 30.0, 60.0]])
+    assert np.allclose(change_convention(boxes, (0, 0), (1, 1)), boxes)
+    moved = change_convention(boxes, (0.5, -0.25), (2.0, 0.5))
+    assert np.allclose(moved, [[10.0, 20.0, 50.0, 40.0]])

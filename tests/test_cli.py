@@ -94,3 +94,27 @@ def test_whole_process_prints_faces():
     )
     assert result.returncode == 0, result.stderr
     assert "face 1" in result.stdout and result.stderr == ""
+
+
+def test_both_detectors_find_the_seed_face(capsys):
+    boxes = {}
+    for name in ("mtcnn", "finetuned"):
+        assert main([str(GOOD), "--json", "--faces-only", "--detector", name]) == 0
+        (record,) = map(json.loads, capsys.readouterr().out.splitlines())
+        assert len(record["faces"]) == 1
+        boxes[name] = record["faces"][0]["box"]
+    # The fine-tuned detector learnt the annotated boxes' convention: not the same box.
+    assert boxes["mtcnn"] != boxes["finetuned"]
+
+
+def test_a_model_missing_from_the_manifest_is_a_usage_error(tmp_path: Path, capsys):
+    models = tmp_path / "models"
+    shutil.copytree(ROOT / "models" / "mtcnn", models / "mtcnn")
+    manifest = json.loads((ROOT / "models" / "manifest.json").read_text())
+    manifest["models"] = {k: v for k, v in manifest["models"].items() if k.startswith("mtcnn_")}
+    (models / "manifest.json").write_text(json.dumps(manifest))
+    assert main([str(GOOD), "--faces-only", "--models", str(models), "--detector", "mtcnn"]) == 0
+    capsys.readouterr()
+    code = main([str(GOOD), "--faces-only", "--models", str(models), "--detector", "finetuned"])
+    assert code == 2
+    assert "finetuned_rnet" in capsys.readouterr().err

@@ -96,3 +96,18 @@ def test_import_does_not_pull_tensorflow():
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_finetuned_detector_also_gives_reference_boxes_for_the_crops(detector):
+    """The fine-tuned detector draws the annotators' boxes; the classifiers were trained on
+    crops around reference boxes, so the runtime converts before cropping."""
+    from edge_runtime.mtcnn import MTCNN
+
+    photo = load_image(needs_shared(DATA / "scenes_voc" / "images" / "maksssksksss104.jpg"))
+    finetuned = MTCNN(detector="finetuned")
+    reference, found = detector.detect(photo), finetuned.detect(photo)
+    raw = pairwise_iou(reference.boxes.astype(float), found.boxes.astype(float)).max(axis=1)
+    converted = found.reference_boxes.astype(float)
+    back = pairwise_iou(reference.boxes.astype(float), converted).max(axis=1)
+    assert len(found) >= 6 and np.array_equal(reference.reference_boxes, reference.boxes)
+    assert np.median(back) > 0.8 > np.median(raw)

@@ -1,4 +1,4 @@
-"""`python -m train prepare|fit|sheet`: the model factory's command line."""
+"""`python -m train prepare|fit|sheet|failures|card|detector`: the model factory's command line."""
 
 from __future__ import annotations
 
@@ -80,6 +80,24 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="start from this .keras model's weights (same architecture and size)",
     )
+
+    det = sub.add_parser(
+        "detector", help="fine-tune MTCNN's R-Net and O-Net on photos with face boxes"
+    )
+    det.add_argument(
+        "--scenes", type=Path, nargs="+", required=True, help="folders with images/ annotations/"
+    )
+    det.add_argument(
+        "--crops", type=Path, nargs="*", default=[], help="folders of face crops (extra positives)"
+    )
+    det.add_argument("--out", type=Path, required=True, help="run folder (resumes if present)")
+    det.add_argument("--nets", nargs="+", choices=["rnet", "onet"], default=["rnet", "onet"])
+    det.add_argument("--epochs", type=int, default=12)
+    det.add_argument("--batch-size", type=int, default=256)
+    det.add_argument("--lr", type=float, default=3e-4)
+    det.add_argument("--seed", type=int, default=0)
+    det.add_argument("--limit", type=int, default=None, help="max scene photos per folder")
+    det.add_argument("--crops-per-folder", type=int, default=1500)
     return parser
 
 
@@ -127,6 +145,19 @@ def main(argv: list[str] | None = None) -> int:
         config = FitConfig(**{k: v for k, v in vars(args).items() if k != "command"})
         metrics = fit(config)
         print(json.dumps({"test_accuracy": metrics["test"]["accuracy"]}, indent=2))
+    elif args.command == "detector":
+        from train.detector import DetectorFitConfig, fit_network
+        from train.detector_data import prepare_detector_data
+
+        samples = prepare_detector_data(
+            args.scenes, args.crops, args.out, args.seed, args.limit, args.crops_per_folder
+        )
+        for net in args.nets:
+            config = DetectorFitConfig(
+                net, samples, args.out / net, args.epochs, args.batch_size, args.lr, seed=args.seed
+            )
+            metrics = fit_network(config)
+            print(json.dumps({k: metrics[k] for k in ("net", "before", "after")}, indent=2))
     return 0
 
 

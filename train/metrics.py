@@ -96,8 +96,8 @@ def plot_confusion(
     return out
 
 
-def plot_history(history_csv: Path, out: Path) -> Path:
-    """Loss and accuracy per epoch, train against validation, from Keras' CSVLogger file."""
+def plot_history(history_csv: Path, out: Path, keys: Sequence[str] = ("loss", "accuracy")) -> Path:
+    """`keys` per epoch, train against validation, from Keras' CSVLogger file."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -106,8 +106,8 @@ def plot_history(history_csv: Path, out: Path) -> Path:
     with open(history_csv, newline="") as f:
         rows = list(csv.DictReader(f))
     epochs = [int(r["epoch"]) + 1 for r in rows]
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5), dpi=110)
-    for ax, key in zip(axes, ("loss", "accuracy"), strict=True):
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.5 * len(keys), 3.5), dpi=110)
+    for ax, key in zip(np.atleast_1d(axes), keys, strict=True):
         ax.plot(epochs, [float(r[key]) for r in rows], "o-", label="train")
         ax.plot(epochs, [float(r[f"val_{key}"]) for r in rows], "o-", label="validation")
         ax.set_xlabel("epoch")

@@ -1,0 +1,113 @@
+"""Fine-tuning MTCNN in miniature on real photos: mine windows -> fit R-Net and O-Net ->
+export -> the runtime loads the result as the "finetuned" detector.
+
+Small real runs (40 scene photos, one epoch): they check that each step hands the next
+what it needs and that the box arithmetic is right, not that the detector is good.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge_runtime import boxes as bx
+from edge_runtime.manifest import DEFAULT_MODELS_DIR, read_manifest
+from tests.conftest import DATA, needs_shared
+
+pytestmark = pytest.mark.shared_data
+
+
+def test_offsets_undo_regression():
+    from train.detector_data import box_offsets
+
+    windows = np.array([[10.0, 20.0, 58.0, 68.0], [0.0, 0.0, 23.0, 23.0]])
+    faces = np.array([[14.0, 18.0, 50.0, 70.0], [2.0, -3.0, 20.0, 25.0]])
+    assert np.allclose(bx.apply_regression(windows, box_offsets(windows, faces)), faces)
+
+
+def test_flipped_offsets_describe_the_mirrored_face():
+    from train.detector import with_flips
+
+    # A 24x24 window at the origin and a face in its left part: mirrored, the face must
+    # sit in the right part, at x = 23 - x.
+    windows = np.array([[0.0, 0.0, 23.0, 23.0]])
+    face = np.array([[2.0, 4.0, 12.0, 20.0]])
+    from train.detector_data import box_offsets
+
+    offsets = box_offsets(windows, face).astype(np.float32)
+    patch = np.zeros((1, 24, 24, 3), np.uint8)
+    _, _, both = with_flips(patch, np.array([1]), offsets)
+    mirrored = bx.apply_regression(windows, both[1:])
+    assert np.allclose(mirrored, [[23 - 12, 4, 23 - 2, 20]], atol=1e-4)
+
+
+def test_jitter_labels_windows_by_iou():
+    from train.detector_data import IOU_NEGATIVE, IOU_PART, NEGATIVE, jitter, label_windows
+
+    rng = np.random.default_rng(0)
+    faces = np.array([[100.0, 100.0, 160.0, 180.0]])
+    windows = np.concatenate([jitter(faces, rng, 50), [[0.0, 0.0, 50.0, 50.0]]])
+    kind, offsets, keep = label_windows(windows, faces, np.array([True]))
+    iou = bx.pairwise_iou(windows, faces)[:, 0]
+    assert kind[-1] == NEGATIVE and keep[-1]
+    assert np.all(keep == ((iou >= IOU_PART) | (iou < IOU_NEGATIVE)))
+    assert np.allclose(bx.apply_regression(windows[keep], offsets[keep])[kind[keep] > 0], faces)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    needs_shared(DATA / "scenes_voc")
+    pytest.importorskip("tensorflow", reason="training needs the train extra")
+    from train.__main__ import main
+
+    out = tmp_path_factory.mktemp("detector") / "run"
+    args = ["detector", "--scenes", str(DATA / "scenes_voc"), "--limit", "40"]
+    args += ["--crops", str(DATA / "faces_mask" / "with_mask"), "--crops-per-folder", "60"]
+    assert main([*args, "--out", str(out), "--epochs", "1", "--batch-size", "64"]) == 0
+    return out
+
+
+def test_mining_makes_every_kind_of_window(run: Path):
+    counts = json.loads((run / "samples.json").read_text())
+    train = counts["windows"]["train"]
+    assert counts["photos"]["train"] > 0
+    assert min(train["negative"], train["positive"], train["part"], train["crop"]) > 0
+
+
+def test_fit_writes_weights_history_and_metrics(run: Path):
+    for net in ("rnet", "onet"):
+        metrics = json.loads((run / net / "metrics.json").read_text())
+        assert (run / net / f"{net}.weights.h5").stat().st_size > 0
+        assert (run / net / "curves.png").stat().st_size > 0
+        assert metrics["train_windows"] > 0
+        for when in ("before", "after"):
+            assert 0 <= metrics[when]["val"]["face_recall"] <= 1
+
+
+def test_export_gives_a_detector_the_runtime_loads(run: Path, tmp_path: Path):
+    from edge_runtime.image_io import load_image
+    from edge_runtime.mtcnn import MTCNN
+    from export.mtcnn import export_finetuned
+
+    models = tmp_path / "models"
+    shutil.copytree(DEFAULT_MODELS_DIR / "mtcnn", models / "mtcnn")
+    reference = read_manifest(DEFAULT_MODELS_DIR)["models"]
+    (models / "manifest.json").write_text(
+        json.dumps({"format": 1, "models": {k: v for k, v in reference.items() if "mtcnn_" in k}})
+    )
+    export_finetuned(run, models, (0.6, 0.5, 0.7))
+    entry = read_manifest(models)["models"]["finetuned_onet"]
+    assert entry["thresholds"] == [0.6, 0.5, 0.7]
+    assert entry["source"]["finetuned_from"]["package"] == "mtcnn"
+    assert set(entry["reference_box"]) == {"shift", "scale", "faces"}
+
+    detector = MTCNN(models, detector="finetuned")
+    assert detector.thresholds == (0.6, 0.5, 0.7)
+    image = load_image(DATA / "scenes_voc" / "images" / "maksssksksss104.jpg")
+    found = detector.detect(image)
+    assert found.boxes.shape == (len(found), 4) and found.landmarks.shape == (len(found), 5, 2)
+    assert np.all(found.scores > 0.7)

@@ -1,0 +1,234 @@
+"""`python -m train detector`: fine-tune MTCNN's R-Net and O-Net on masked and unmasked faces.
+
+Each network starts from the weights the `mtcnn` package ships and learns, as in the
+MTCNN paper, face / no face (positives and negatives; face crops count as positives),
+the box offsets to the annotated box (positives and part faces) and, for O-Net, the five
+landmarks. Scene photos have no landmarks, so O-Net keeps the reference O-Net's own
+landmarks on the same windows (distillation) rather than forgetting them.
+
+A run folder per network holds `backup/` (resume after a kill), `history.csv`,
+`<net>.weights.h5` (best epoch by validation loss), `metrics.json` and `curves.png`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from train.detector_data import CROP, NEGATIVE, PART, POSITIVE, Samples
+
+# Loss weights (face / box / landmarks), the paper's for R-Net and O-Net.
+LOSS_WEIGHTS = {"rnet": (1.0, 0.5, 0.0), "onet": (1.0, 0.5, 1.0)}
+NETWORKS = {"rnet": ("RNet", "rnet.lz4", 24), "onet": ("ONet", "onet.lz4", 48)}
+
+
+@dataclass
+class DetectorFitConfig:
+    """What one network's run depends on; saved as config.json in its run folder."""
+
+    net: str
+    samples: Path
+    out: Path
+    epochs: int = 12
+    batch_size: int = 256
+    lr: float = 3e-4
+    patience: int = 3
+    seed: int = 0
+
+
+def reference_network(net: str):
+    """The `mtcnn` package's R-Net or O-Net with its shipped weights (a Keras model)."""
+    import importlib
+
+    from mtcnn.utils.tensorflow import load_weights
+
+    class_name, weights, size = NETWORKS[net]
+    model = getattr(importlib.import_module(f"mtcnn.network.{net}"), class_name)()
+    model.build((None, size, size, 3))
+    model.set_weights(load_weights(weights))
+    return model
+
+
+def normalize(pixels: np.ndarray) -> np.ndarray:
+    """uint8 RGB -> the networks' input scale, (pixel - 127.5) / 128."""
+    return (pixels.astype(np.float32) - 127.5) / 128
+
+
+def with_flips(x: np.ndarray, kind: np.ndarray, offsets: np.ndarray):
+    """The samples and their mirror images; box offsets mirrored with them."""
+    flipped = offsets[:, [2, 1, 0, 3]] * np.array([-1, 1, -1, 1], np.float32)
+    return (
+        np.concatenate([x, x[:, :, ::-1]]),
+        np.concatenate([kind, kind]),
+        np.concatenate([offsets, flipped]),
+    )
+
+
+def targets(net: str, x: np.ndarray, kind: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """One row per sample: [face label (-1 ignored), box weight, 4 offsets, landmark weight,
+    10 landmarks]. Landmarks are the reference O-Net's on the same window.
+
+    R-Net calls part faces faces too: it only passes windows on, and a face that P-Net
+    framed badly must reach O-Net to be found at all. O-Net ignores them, as in the paper.
+    """
+    part_label = 1.0 if net == "rnet" else -1.0
+    face = np.where(kind == NEGATIVE, 0.0, np.where(kind == PART, part_label, 1.0))
+    box_weight = np.isin(kind, (POSITIVE, PART)).astype(np.float32)
+    marks = np.zeros((len(x), 10), np.float32)
+    mark_weight = np.zeros(len(x), np.float32)
+    if net == "onet":
+        teacher = reference_network("onet")
+        marks = np.concatenate(
+            [
+                np.asarray(teacher(normalize(x[i : i + 2048]), training=False)[1])
+                for i in range(0, len(x), 2048)
+            ]
+        )
+        mark_weight = np.isin(kind, (POSITIVE, CROP)).astype(np.float32)
+    return np.concatenate(
+        [face[:, None], box_weight[:, None], offsets, mark_weight[:, None], marks], axis=1
+    ).astype(np.float32)
+
+
+def detector_loss(net: str):
+    """Face cross-entropy + weighted box and landmark squared errors, each over its samples."""
+    from keras import ops
+
+    w_face, w_box, w_marks = LOSS_WEIGHTS[net]
+
+    def loss(y_true, y_pred):
+        face, box_w, offsets = y_true[:, 0], y_true[:, 1], y_true[:, 2:6]
+        mark_w, marks = y_true[:, 6], y_true[:, 7:17]
+        p = ops.clip(y_pred[:, 0], 1e-7, 1 - 1e-7)
+        labelled = ops.cast(face >= 0, "float32")
+        ce = -(face * ops.log(p) + (1 - face) * ops.log(1 - p)) * labelled
+        box = ops.sum(ops.square(y_pred[:, 1:5] - offsets), axis=1) * box_w
+        total = w_face * ops.sum(ce) / ops.maximum(ops.sum(labelled), 1.0)
+        total += w_box * ops.sum(box) / ops.maximum(ops.sum(box_w), 1.0)
+        if w_marks:
+            err = ops.sum(ops.square(y_pred[:, 5:15] - marks), axis=1) * mark_w
+            total += w_marks * ops.sum(err) / ops.maximum(ops.sum(mark_w), 1.0)
+        return total
+
+    loss.__name__ = "mtcnn_loss"
+    return loss
+
+
+def face_accuracy(y_true, y_pred):
+    """Face / no-face accuracy at 0.5 over positives, crops and negatives."""
+    from keras import ops
+
+    labelled = ops.cast(y_true[:, 0] >= 0, "float32")
+    right = ops.cast(ops.equal(y_pred[:, 0] > 0.5, y_true[:, 0] > 0.5), "float32") * labelled
+    return ops.sum(right) / ops.maximum(ops.sum(labelled), 1.0)
+
+
+def training_model(net: str, network):
+    """uint8 patches -> [p(face), 4 offsets, (10 landmarks)] side by side.
+
+    Brightness and contrast change at random in training only (masks, webcams and
+    street photos vary most in light); the network itself sees the runtime's scaling.
+    """
+    import keras
+
+    size = NETWORKS[net][2]
+    inputs = keras.Input((size, size, 3), dtype="uint8")
+    x = keras.ops.cast(inputs, "float32")
+    x = keras.layers.RandomBrightness(0.2, value_range=(0, 255))(x)
+    x = keras.layers.RandomContrast(0.3, value_range=(0, 255))(x)
+    x = keras.layers.Rescaling(1 / 128, offset=-127.5 / 128)(x)
+    outputs = network(x)
+    prob = outputs[-1][:, 1:2]
+    parts = [prob, outputs[0]] + ([outputs[1]] if net == "onet" else [])
+    return keras.Model(inputs, keras.ops.concatenate(parts, axis=1))
+
+
+def split_arrays(samples: Samples, net: str, split: str):
+    """Patches, kinds and offsets of one split at the network's input size."""
+    chosen = samples.split == split
+    x = samples.rnet if net == "rnet" else samples.onet
+    return x[chosen], samples.kind[chosen], samples.offsets[chosen]
+
+
+def evaluate(predict, x, kind, offsets) -> dict:
+    """Face recall and false-positive rate at 0.5, and box error, on one split."""
+    pred = predict(x)
+    p = pred[:, 0]
+    faces = np.isin(kind, (POSITIVE, CROP))
+    neg = kind == NEGATIVE
+    boxed = np.isin(kind, (POSITIVE, PART))
+    return {
+        "windows": len(kind),
+        "face_recall": float((p[faces] > 0.5).mean()),
+        "false_positive_rate": float((p[neg] > 0.5).mean()),
+        "box_error": float(np.abs(pred[boxed, 1:5] - offsets[boxed]).mean()),
+    }
+
+
+def fit_network(config: DetectorFitConfig) -> dict:
+    """Fine-tune one network; resumes from the run folder's backup; returns its metrics."""
+    import keras
+
+    from train.metrics import plot_history
+
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(asdict(config), default=str, indent=2))
+    keras.utils.set_random_seed(config.seed)
+    samples = Samples.load(Path(config.samples))
+    x_tr, k_tr, o_tr = with_flips(*split_arrays(samples, config.net, "train"))
+    x_va, k_va, o_va = split_arrays(samples, config.net, "val")
+    y_tr = targets(config.net, x_tr, k_tr, o_tr)
+    y_va = targets(config.net, x_va, k_va, o_va)
+
+    network = reference_network(config.net)
+    model = training_model(config.net, network)
+    before = {
+        "val": evaluate(lambda x: np.asarray(model.predict(x, 2048, verbose=0)), x_va, k_va, o_va)
+    }
+    steps = int(np.ceil(len(x_tr) / config.batch_size)) * config.epochs
+    model.compile(
+        optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(config.lr, steps)),
+        loss=detector_loss(config.net),
+        metrics=[face_accuracy],
+    )
+    weights = out / f"{config.net}.weights.h5"
+    started = time.time()
+    model.fit(
+        x_tr,
+        y_tr,
+        batch_size=config.batch_size,
+        epochs=config.epochs,
+        shuffle=True,
+        validation_data=(x_va, y_va),
+        callbacks=[
+            keras.callbacks.BackupAndRestore(str(out / "backup")),
+            keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
+            keras.callbacks.ModelCheckpoint(
+                str(out / "best.weights.h5"), save_best_only=True, save_weights_only=True
+            ),
+            keras.callbacks.EarlyStopping(patience=config.patience),
+        ],
+        verbose=2,
+    )
+    model.load_weights(out / "best.weights.h5")
+    network.save_weights(weights)
+    metrics = {
+        "net": config.net,
+        "train_windows": len(x_tr),
+        "seconds": round(time.time() - started, 1),
+        "before": before,
+        "after": {
+            "val": evaluate(
+                lambda x: np.asarray(model.predict(x, 2048, verbose=0)), x_va, k_va, o_va
+            )
+        },
+        "weights": weights.name,
+    }
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    plot_history(out / "history.csv", out / "curves.png", ("loss", "face_accuracy"))
+    return metrics
