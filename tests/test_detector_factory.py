@@ -65,10 +65,15 @@ def run(tmp_path_factory) -> Path:
     from train.__main__ import main
 
     out = tmp_path_factory.mktemp("detector") / "run"
+    assert main(detector_args(out)) == 0
+    return out
+
+
+def detector_args(out: Path) -> list[str]:
+    """A small real `python -m train detector` run: 40 photos, 60 crops, one epoch."""
     args = ["detector", "--scenes", str(DATA / "scenes_voc"), "--limit", "40"]
     args += ["--crops", str(DATA / "faces_mask" / "with_mask"), "--crops-per-folder", "60"]
-    assert main([*args, "--out", str(out), "--epochs", "1", "--batch-size", "64"]) == 0
-    return out
+    return [*args, "--out", str(out), "--epochs", "1", "--batch-size", "64"]
 
 
 def test_mining_makes_every_kind_of_window(run: Path):
@@ -86,6 +91,20 @@ def test_fit_writes_weights_history_and_metrics(run: Path):
         assert metrics["train_windows"] > 0
         for when in ("before", "after"):
             assert 0 <= metrics[when]["val"]["face_recall"] <= 1
+
+
+def test_rerun_keeps_what_is_finished(run: Path, capsys):
+    from train.__main__ import main
+
+    files = [
+        run / "samples.npz",
+        run / "rnet" / "rnet.weights.h5",
+        run / "onet" / "onet.weights.h5",
+    ]
+    before = [f.stat().st_mtime_ns for f in files]
+    assert main(detector_args(run)) == 0
+    assert "rnet: already trained" in capsys.readouterr().out
+    assert [f.stat().st_mtime_ns for f in files] == before
 
 
 def test_export_gives_a_detector_the_runtime_loads(run: Path, tmp_path: Path):

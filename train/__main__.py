@@ -90,7 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
     det.add_argument(
         "--crops", type=Path, nargs="*", default=[], help="folders of face crops (extra positives)"
     )
-    det.add_argument("--out", type=Path, required=True, help="run folder (resumes if present)")
+    det.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="run folder: a rerun reuses its windows, keeps finished networks, resumes the rest",
+    )
     det.add_argument("--nets", nargs="+", choices=["rnet", "onet"], default=["rnet", "onet"])
     det.add_argument("--epochs", type=int, default=12)
     det.add_argument("--batch-size", type=int, default=256)
@@ -153,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
             args.scenes, args.crops, args.out, args.seed, args.limit, args.crops_per_folder
         )
         for net in args.nets:
+            if (args.out / net / "metrics.json").exists():  # finished before an interruption
+                print(f"{net}: already trained in {args.out / net}, kept")
+                continue
             config = DetectorFitConfig(
                 net, samples, args.out / net, args.epochs, args.batch_size, args.lr, seed=args.seed
             )
