@@ -21,7 +21,7 @@ from benchmarks.report import save_report
 from edge_runtime.image_io import IMAGE_SUFFIXES, ImageLoadError, load_image
 
 
-def count_found(photos: list[Path], pipeline, name: str) -> dict:
+def count_found(photos: list[Path], detector, name: str) -> dict:
     """Photos with at least one face, and faces found, for one detector."""
     with_face, faces, unreadable = 0, [], 0
     for path in tqdm(photos, desc=name, unit="photo"):
@@ -30,7 +30,7 @@ def count_found(photos: list[Path], pipeline, name: str) -> dict:
         except ImageLoadError:
             unreadable += 1
             continue
-        found = len(pipeline.detector.detect(image))
+        found = len(detector.detect(image))
         with_face += found > 0
         faces.append(found)
     return {
@@ -54,12 +54,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", type=Path, default=None)
     parser.add_argument("--detectors", nargs="+", default=["finetuned", "mtcnn"])
     args = parser.parse_args(argv)
-    from edge_runtime.pipeline import Pipeline
+    from edge_runtime.mtcnn import MTCNN
 
     photos = sorted(p for p in args.folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     results = [
-        count_found(photos, Pipeline(args.models, detector=name, classify=False), name)
-        for name in args.detectors
+        count_found(photos, MTCNN(args.models, detector=name), name) for name in args.detectors
     ]
     lines = [
         f"## {args.folder.name}: photos of masked people where a face is found",

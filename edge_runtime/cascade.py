@@ -38,16 +38,15 @@ class Cascade:
         image: np.ndarray,
         faces: list[Face],
         timings: dict[str, float],
-        crop_boxes: np.ndarray | None = None,
+        boxes: np.ndarray,
     ) -> None:
         """Fill mask and gender fields of `faces` in place; add ms per stage to `timings`.
 
-        crop_boxes: the boxes to crop around, one per face, when they differ from the faces'
-        own (drawn in the convention the classifiers were trained with).
+        boxes: one per face, the box to crop around, drawn as the reference MTCNN draws it
+        (the classifiers were trained on such crops; `Detections.reference_boxes`).
         """
         if not faces:
             return
-        boxes = np.stack([f.box for f in faces]) if crop_boxes is None else crop_boxes
         t = time.perf_counter()
         crops = crop_faces(image, boxes, self.mask.input_size, self.mask.margin)
         timings["crop"] = timings.get("crop", 0.0) + 1000 * (time.perf_counter() - t)

@@ -53,6 +53,11 @@ class Detections:
         return len(self.scores)
 
 
+def normalize(image: np.ndarray) -> np.ndarray:
+    """RGB uint8 -> the networks' float32 input scale, (pixel - 127.5) / 128."""
+    return (image.astype(np.float32) - PIXEL_MEAN) * PIXEL_SCALE
+
+
 def scale_pyramid(height: int, width: int, min_face_size: float, factor: float) -> np.ndarray:
     """Scales at which P-Net's 12 px window sees faces from `min_face_size` up (reference rule)."""
     count = round(-((np.log(min(height, width) / PNET_CELL) / np.log(factor)) + 1))
@@ -134,7 +139,6 @@ class MTCNN:
         if detector not in DETECTORS:
             raise ValueError(f"unknown detector {detector!r}; choose from {sorted(DETECTORS)}")
         models_dir = Path(models_dir) if models_dir else DEFAULT_MODELS_DIR
-        self.detector = detector
         self.min_face_size = float(min_face_size)
         self.scale_factor = float(scale_factor)
         models = [verified_model(models_dir, name) for name in DETECTORS[detector]]
@@ -156,7 +160,7 @@ class MTCNN:
     def detect(self, image: np.ndarray) -> Detections:
         """Every face in an RGB uint8 image (H, W, 3) of any size and aspect ratio."""
         height, width = image.shape[:2]
-        normalized = (image.astype(np.float32) - PIXEL_MEAN) * PIXEL_SCALE
+        normalized = normalize(image)
         candidates = self.propose(normalized)
         if len(candidates):
             candidates = self.refine(normalized, candidates)
@@ -233,7 +237,7 @@ class MTCNN:
         """O-Net's five landmarks (N, 5, 2) for face boxes found elsewhere (e.g. annotated)."""
         if not len(boxes):
             return np.zeros((0, 5, 2), np.float32)
-        normalized = (image.astype(np.float32) - PIXEL_MEAN) * PIXEL_SCALE
+        normalized = normalize(image)
         rows = bx.to_square(np.asarray(boxes, np.float64)[:, :4])
         (marks,) = self._run_on_patches(self.onet, ("landmarks",), normalized, rows, ONET_SIZE)
         return landmark_points(rows, marks).astype(np.float32)

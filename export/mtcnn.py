@@ -28,6 +28,23 @@ NETWORKS = {
 PREPROCESSING = "RGB float32, channels first (NCHW), (pixel - 127.5) / 128"
 
 
+def keras_network(name: str, weights_file: Path | None = None):
+    """The `mtcnn` package's Keras P-Net, R-Net or O-Net with its shipped weights, or with
+    the weights of a fine-tuned run."""
+    import importlib
+
+    from mtcnn.utils.tensorflow import load_weights
+
+    class_name, weights, _, _ = NETWORKS[name]
+    model = getattr(importlib.import_module(f"mtcnn.network.{name}"), class_name)()
+    model.build()
+    if weights_file is None:
+        model.set_weights(load_weights(weights))
+    else:
+        model.load_weights(weights_file)
+    return model
+
+
 def export_network(
     name: str,
     models_dir: Path,
@@ -38,20 +55,12 @@ def export_network(
     """Convert one MTCNN network to models_dir/<variant>/<name>.onnx, listed in the manifest
     as <variant>_<name>. weights_file: Keras weights of a fine-tuned run instead of the
     package's own; extra: more manifest fields (e.g. thresholds, metrics)."""
-    import importlib
-
     import onnx
     import tensorflow as tf
     import tf2onnx
-    from mtcnn.utils.tensorflow import load_weights
 
-    class_name, weights, shape, output_names = NETWORKS[name]
-    model = getattr(importlib.import_module(f"mtcnn.network.{name}"), class_name)()
-    model.build()
-    if weights_file is None:
-        model.set_weights(load_weights(weights))
-    else:
-        model.load_weights(weights_file)
+    _, weights, shape, output_names = NETWORKS[name]
+    model = keras_network(name, weights_file)
 
     signature = [tf.TensorSpec(shape, tf.float32, name="input")]
 

@@ -19,11 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_runtime.mtcnn import PIXEL_MEAN, PIXEL_SCALE, normalize
+from export.mtcnn import NETWORKS, keras_network
 from train.detector_data import CROP, NEGATIVE, PART, POSITIVE, Samples
 
 # Loss weights (face / box / landmarks), the paper's for R-Net and O-Net.
 LOSS_WEIGHTS = {"rnet": (1.0, 0.5, 0.0), "onet": (1.0, 0.5, 1.0)}
-NETWORKS = {"rnet": ("RNet", "rnet.lz4", 24), "onet": ("ONet", "onet.lz4", 48)}
 
 
 @dataclass
@@ -38,24 +39,6 @@ class DetectorFitConfig:
     lr: float = 3e-4
     patience: int = 3
     seed: int = 0
-
-
-def reference_network(net: str):
-    """The `mtcnn` package's R-Net or O-Net with its shipped weights (a Keras model)."""
-    import importlib
-
-    from mtcnn.utils.tensorflow import load_weights
-
-    class_name, weights, size = NETWORKS[net]
-    model = getattr(importlib.import_module(f"mtcnn.network.{net}"), class_name)()
-    model.build((None, size, size, 3))
-    model.set_weights(load_weights(weights))
-    return model
-
-
-def normalize(pixels: np.ndarray) -> np.ndarray:
-    """uint8 RGB -> the networks' input scale, (pixel - 127.5) / 128."""
-    return (pixels.astype(np.float32) - 127.5) / 128
 
 
 def with_flips(x: np.ndarray, kind: np.ndarray, offsets: np.ndarray):
@@ -81,7 +64,7 @@ def targets(net: str, x: np.ndarray, kind: np.ndarray, offsets: np.ndarray) -> n
     marks = np.zeros((len(x), 10), np.float32)
     mark_weight = np.zeros(len(x), np.float32)
     if net == "onet":
-        teacher = reference_network("onet")
+        teacher = keras_network("onet")
         marks = np.concatenate(
             [
                 np.asarray(teacher(normalize(x[i : i + 2048]), training=False)[1])
@@ -135,12 +118,12 @@ def training_model(net: str, network):
     """
     import keras
 
-    size = NETWORKS[net][2]
+    size = NETWORKS[net][2][1]  # Keras input shape (None, side, side, 3)
     inputs = keras.Input((size, size, 3), dtype="uint8")
     x = keras.ops.cast(inputs, "float32")
     x = keras.layers.RandomBrightness(0.2, value_range=(0, 255))(x)
     x = keras.layers.RandomContrast(0.3, value_range=(0, 255))(x)
-    x = keras.layers.Rescaling(1 / 128, offset=-127.5 / 128)(x)
+    x = keras.layers.Rescaling(PIXEL_SCALE, offset=-PIXEL_MEAN * PIXEL_SCALE)(x)
     outputs = network(x)
     prob = outputs[-1][:, 1:2]
     parts = [prob, outputs[0]] + ([outputs[1]] if net == "onet" else [])
@@ -154,9 +137,9 @@ def split_arrays(samples: Samples, net: str, split: str):
     return x[chosen], samples.kind[chosen], samples.offsets[chosen]
 
 
-def evaluate(predict, x, kind, offsets) -> dict:
+def evaluate(model, x, kind, offsets) -> dict:
     """Face recall and false-positive rate at 0.5, and box error, on one split."""
-    pred = predict(x)
+    pred = np.asarray(model.predict(x, 2048, verbose=0))
     p = pred[:, 0]
     faces = np.isin(kind, (POSITIVE, CROP))
     neg = kind == NEGATIVE
@@ -185,11 +168,9 @@ def fit_network(config: DetectorFitConfig) -> dict:
     y_tr = targets(config.net, x_tr, k_tr, o_tr)
     y_va = targets(config.net, x_va, k_va, o_va)
 
-    network = reference_network(config.net)
+    network = keras_network(config.net)
     model = training_model(config.net, network)
-    before = {
-        "val": evaluate(lambda x: np.asarray(model.predict(x, 2048, verbose=0)), x_va, k_va, o_va)
-    }
+    before = {"val": evaluate(model, x_va, k_va, o_va)}
     steps = int(np.ceil(len(x_tr) / config.batch_size)) * config.epochs
     model.compile(
         optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(config.lr, steps)),
@@ -222,11 +203,7 @@ def fit_network(config: DetectorFitConfig) -> dict:
         "train_windows": len(x_tr),
         "seconds": round(time.time() - started, 1),
         "before": before,
-        "after": {
-            "val": evaluate(
-                lambda x: np.asarray(model.predict(x, 2048, verbose=0)), x_va, k_va, o_va
-            )
-        },
+        "after": {"val": evaluate(model, x_va, k_va, o_va)},
         "weights": weights.name,
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))

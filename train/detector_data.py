@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from edge_runtime import boxes as bx
 from edge_runtime.image_io import IMAGE_SUFFIXES, ImageLoadError, load_image
-from edge_runtime.mtcnn import MTCNN, ONET_SIZE, RNET_SIZE, crop_and_resize
+from edge_runtime.mtcnn import MTCNN, ONET_SIZE, RNET_SIZE, crop_and_resize, normalize
 from train.prepare import split_of
 from train.synthetic_mask import draw_mask
 
@@ -98,7 +98,7 @@ def mine_photo(
     detector: MTCNN, image: np.ndarray, faces: np.ndarray, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Windows of one photo: (windows (N, 4), kind (N,), offsets (N, 4))."""
-    normalized = (image.astype(np.float32) - 127.5) / 128
+    normalized = normalize(image)
     proposed = detector.propose(normalized)
     refined = detector.refine(normalized, proposed) if len(proposed) else np.zeros((0, 5))
     faces = faces.reshape(-1, 4)
@@ -174,8 +174,20 @@ def make_samples(
 
     rng = np.random.default_rng(seed)
     detector = MTCNN(thresholds=(0.6, 0.3, 0.8))
+    reference = MTCNN()
     out = {k: [] for k in Samples.__dataclass_fields__}
+
+    def add(image: np.ndarray, windows: np.ndarray, kind, offsets, split: str) -> None:
+        small, large = patches(image, windows)
+        for key, value in zip(
+            ("rnet", "onet", "kind", "offsets", "split"),
+            (small, large, np.asarray(kind), np.asarray(offsets), np.full(len(kind), split)),
+            strict=True,
+        ):
+            out[key].append(value)
+
     photos = {"train": 0, "val": 0, "test": 0}
+    conventions = []
     annotations = [a for folder in scene_folders for a in read_folder(folder)[:limit]]
     for ann in tqdm(annotations, desc="mine scenes", unit="photo"):
         try:
@@ -184,21 +196,13 @@ def make_samples(
             continue
         split = split_of(ann.image)
         photos[split] += 1
-        windows, kind, offsets = mine_photo(detector, image, ann.boxes.astype(float), rng)
-        mined = [(image, windows, kind, offsets)]
+        faces = ann.boxes.astype(float)
+        add(image, *mine_photo(detector, image, faces, rng), split)
         if split == "train":
-            synthetic = with_synthetic_masks(
-                detector, image, ann.boxes.astype(float), ann.labels, rng
-            )
-            mined += [synthetic] if synthetic is not None else []
-        for source, windows, kind, offsets in mined:
-            small, large = patches(source, windows)
-            for key, value in zip(
-                ("rnet", "onet", "kind", "offsets", "split"),
-                (small, large, kind, offsets, np.full(len(kind), split)),
-                strict=True,
-            ):
-                out[key].append(value)
+            synthetic = with_synthetic_masks(detector, image, faces, ann.labels, rng)
+            if synthetic is not None:
+                add(*synthetic, split)
+            conventions.append(box_convention(faces, reference.detect(image)))
     crops = [c for folder in crop_folders for c in crop_samples(folder, crops_per_folder, rng)]
     for path, split in tqdm(crops, desc="face crops", unit="crop"):
         try:
@@ -208,13 +212,7 @@ def make_samples(
         h, w = image.shape[:2]
         side = min(h, w)
         window = np.array([[(w - side) / 2, (h - side) / 2, (w + side) / 2, (h + side) / 2]])
-        small, large = patches(image, window)
-        for key, value in zip(
-            ("rnet", "onet", "kind", "offsets", "split"),
-            (small, large, [CROP], np.zeros((1, 4)), [split]),
-            strict=True,
-        ):
-            out[key].append(np.asarray(value))
+        add(image, window, [CROP], np.zeros((1, 4)), split)
     samples = Samples(
         **{k: np.concatenate(v) for k, v in out.items() if k != "offsets"},
         offsets=np.concatenate(out["offsets"]).astype(np.float32),
@@ -233,32 +231,41 @@ def make_samples(
             }
             for split in ("train", "val", "test")
         },
+        "reference_box": median_convention(conventions),
     }
     return samples, counts
 
 
-def reference_box(annotations: list, detector: MTCNN) -> dict:
-    """How the reference MTCNN draws annotated faces: the median centre shift and size ratio
-    of its boxes against the annotated ones (faces matched at IoU >= 0.5). The runtime
-    turns the fine-tuned detector's boxes back with it before cropping for the classifiers,
-    which were trained on crops around reference boxes."""
+def box_convention(faces: np.ndarray, found) -> np.ndarray:
+    """(M, 4) per annotated face that the reference MTCNN matched at IoU >= 0.5: the centre
+    shift of its box (fractions of the annotated width and height) and its size ratio."""
     from benchmarks.voc import match
 
-    shifts, scales = [], []
-    for ann in tqdm(annotations, desc="box convention", unit="photo"):
-        found = detector.detect(load_image(ann.image))
-        matched = match(ann.boxes, found.boxes, found.scores, 0.5)
-        for t in np.flatnonzero(matched >= 0):
-            g, r = ann.boxes[t].astype(float), found.boxes[matched[t]].astype(float)
-            gw, gh = g[2] - g[0], g[3] - g[1]
-            shifts.append(
-                [((r[0] + r[2]) - (g[0] + g[2])) / 2 / gw, ((r[1] + r[3]) - (g[1] + g[3])) / 2 / gh]
-            )
-            scales.append([(r[2] - r[0]) / gw, (r[3] - r[1]) / gh])
+    matched = match(faces, found.boxes, found.scores, 0.5)
+    hit = np.flatnonzero(matched >= 0)
+    g, r = faces[hit], found.boxes[matched[hit]].astype(float)
+    gw, gh = g[:, 2] - g[:, 0], g[:, 3] - g[:, 1]
+    return np.stack(
+        [
+            ((r[:, 0] + r[:, 2]) - (g[:, 0] + g[:, 2])) / 2 / gw,
+            ((r[:, 1] + r[:, 3]) - (g[:, 1] + g[:, 3])) / 2 / gh,
+            (r[:, 2] - r[:, 0]) / gw,
+            (r[:, 3] - r[:, 1]) / gh,
+        ],
+        axis=1,
+    )
+
+
+def median_convention(per_photo: list[np.ndarray]) -> dict:
+    """How the reference MTCNN draws annotated faces: median shift and scale over training
+    faces. The runtime turns the fine-tuned detector's boxes back with it before cropping
+    for the classifiers, which were trained on crops around reference boxes."""
+    rows = np.concatenate(per_photo) if per_photo else np.zeros((0, 4))
+    median = np.median(rows, axis=0) if len(rows) else np.array([0.0, 0.0, 1.0, 1.0])
     return {
-        "shift": [round(float(v), 4) for v in np.median(shifts, axis=0)],
-        "scale": [round(float(v), 4) for v in np.median(scales, axis=0)],
-        "faces": len(shifts),
+        "shift": [round(float(v), 4) for v in median[:2]],
+        "scale": [round(float(v), 4) for v in median[2:]],
+        "faces": len(rows),
     }
 
 
@@ -276,15 +283,6 @@ def prepare_detector_data(
         return path
     out.mkdir(parents=True, exist_ok=True)
     samples, counts = make_samples(scene_folders, crop_folders, crops_per_folder, seed, limit)
-    from benchmarks.voc import read_folder
-
-    train = [
-        a
-        for folder in scene_folders
-        for a in read_folder(folder)[:limit]
-        if split_of(a.image) == "train"
-    ]
-    counts["reference_box"] = reference_box(train, MTCNN())
     samples.save(path)
     (out / "samples.json").write_text(json.dumps(counts, indent=2))
     return path
