@@ -16,8 +16,24 @@ CALIBRATION_CROPS = 256
 MAX_ACCURACY_DROP = 0.01
 
 
+def calibration_crops(data: Path, seed: int = 0) -> np.ndarray:
+    """Validation crops; where there are fewer than CALIBRATION_CROPS, topped up with real
+    (not synthetic-mask) training crops, so a small validation split still calibrates on 256.
+    """
+    from export.classifier import load_split_images
+
+    images, _ = load_split_images(data, "val")
+    missing = CALIBRATION_CROPS - len(images)
+    if missing <= 0:
+        return images
+    train, rows = load_split_images(data, "train")
+    real = np.flatnonzero([r.get("synthetic", "0") != "1" for r in rows])
+    extra = np.random.default_rng(seed).permutation(real)[:missing]
+    return np.concatenate([images, train[extra]])
+
+
 def quantize_int8(proto, data: Path, seed: int = 0):
-    """Quantized copy of a float32 ONNX proto, calibrated on validation crops of `data`."""
+    """Quantized copy of a float32 ONNX proto, calibrated on `calibration_crops(data)`."""
     import onnx
     from onnxruntime.quantization import (
         CalibrationDataReader,
@@ -27,9 +43,7 @@ def quantize_int8(proto, data: Path, seed: int = 0):
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    from export.classifier import load_split_images
-
-    images, _ = load_split_images(data, "val")
+    images = calibration_crops(data, seed)
     picks = np.random.default_rng(seed).permutation(len(images))[:CALIBRATION_CROPS]
     batches = [{"image": images[picks[i : i + 16]]} for i in range(0, len(picks), 16)]
 

@@ -18,16 +18,6 @@ from edge_runtime.manifest import DEFAULT_MODELS_DIR
 from tests.conftest import DATA, TEST_DATA, needs_shared
 
 SEED_PHOTOS = sorted(p for p in TEST_DATA.glob("*_image_*.jpg") if "cropped" not in p.name)
-# The shipped masked-gender model reaches 71% on real masked faces (models/README.md) and
-# calls this man Female; the seed notebook itself gave him only 74% Male. Kept visible as a
-# strict xfail: it turns into a failure the day a better model gets him right.
-KNOWN_WRONG = pytest.mark.xfail(
-    strict=True, reason="gender_masked model: 71% on real masked faces, gets this one wrong"
-)
-SEED_CASES = [
-    pytest.param(p, marks=KNOWN_WRONG) if p.name == "male_image_with_mask.jpg" else p
-    for p in SEED_PHOTOS
-]
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +27,7 @@ def pipeline():
     return Pipeline()
 
 
-@pytest.mark.parametrize("path", SEED_CASES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", SEED_PHOTOS, ids=lambda p: p.stem)
 def test_seed_photos_get_the_labels_their_names_say(pipeline, path: Path):
     faces = pipeline.predict(path)
     assert len(faces) == 1

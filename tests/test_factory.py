@@ -186,3 +186,48 @@ def test_mirrored_strategy_on_two_logical_cpus(prepared: Path, tmp_path: Path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "num_replicas_in_sync=2" in result.stdout + result.stderr
     assert (tmp_path / "mirrored" / "metrics.json").exists()
+
+
+def test_repeat_real_only_where_synthetic_masks_are_mixed_in():
+    from train.fit import repeat_real
+
+    mixed = [{"synthetic": "1"}, {"synthetic": "0"}, {"synthetic": "1"}]
+    assert len(repeat_real(mixed, 3)) == 5
+    assert repeat_real([{"synthetic": "0"}] * 4, 3) == [{"synthetic": "0"}] * 4
+
+
+def test_packed_run_loads_back_into_a_tensorflow_model(prepared: Path, tmp_path: Path):
+    """The GPU path on this machine's backend: pack -> fit_packed -> float16 parts -> load."""
+    import keras
+    from PIL import Image
+
+    from train.__main__ import main as train_main
+    from train.fit_packed import PART_BYTES
+    from train.packed import load_packed, pack
+
+    pack(prepared, tmp_path / "mask.npz")
+    packed = load_packed(tmp_path / "mask.npz")
+    rows = read_csv(prepared / "index.csv")
+    assert len(packed["label"]) == len(rows)
+    first = np.asarray(Image.open(prepared / rows[0]["file"]).convert("RGB"), np.float32)
+    assert np.abs(packed["image"][0] - first).mean() < 3  # JPEG quality 95
+
+    run = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, "-m", "train.fit_packed", "--phase", "mask", str(tmp_path / "mask.npz"),
+         "0", "1e-3", "--out", str(run), "--batch-size", "8"],
+        cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads((run / "mask" / "summary.json").read_text())
+    assert summary["epochs"] == 1 and len(summary["history"]) == 1
+    assert all((run / "mask" / p).stat().st_size <= PART_BYTES for p in summary["parts"])
+
+    back = tmp_path / "back"
+    assert train_main(["from-weights", "--weights", str(run / "mask" / "weights.npz"),
+                       "--data", str(prepared), "--out", str(back)]) == 0  # fmt: skip
+    assert json.loads((back / "labels.json").read_text())["input_size"] == SIZE
+    model = keras.saving.load_model(back / "model.keras")
+    test = packed["split"] == 2
+    p = model.predict(packed["image"][test].astype(np.float32), verbose=0).reshape(-1)
+    assert np.abs(p - np.array(summary["test_p"])).max() < 0.02  # float16 weights

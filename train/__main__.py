@@ -1,4 +1,4 @@
-"""`python -m train prepare|fit|sheet|failures|card|detector`: the model factory's command line."""
+"""`python -m train prepare|fit|pack|from-weights|...`: the model factory's command line."""
 
 from __future__ import annotations
 
@@ -36,6 +36,19 @@ def build_parser() -> argparse.ArgumentParser:
     prep.add_argument("--limit", type=int, default=None, help="max photos per class and folder")
     prep.add_argument("--seed", type=int, default=0)
 
+    packer = sub.add_parser("pack", help="one .npz of prepared crops, to carry to a GPU machine")
+    packer.add_argument("--data", type=Path, required=True, help="folder written by prepare")
+    packer.add_argument("--out", type=Path, required=True, help=".npz path")
+
+    unpack = sub.add_parser(
+        "from-weights", help="a .keras model from train.fit_packed's float16 weights"
+    )
+    unpack.add_argument("--weights", type=Path, required=True, help="weights.npz (or its parts)")
+    unpack.add_argument("--data", type=Path, required=True, help="the prepared folder it used")
+    unpack.add_argument(
+        "--out", type=Path, required=True, help="run folder: model.keras and labels.json"
+    )
+
     sheet = sub.add_parser("sheet", help="PNG sheet of synthetic masks drawn on real faces")
     sheet.add_argument("--data", type=Path, required=True, help="unmasked faces (class folders)")
     sheet.add_argument("--out", type=Path, required=True, help="PNG path")
@@ -67,6 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--class-weight", choices=["none", "balanced"], default="balanced")
     fit.add_argument("--patience", type=int, default=4, help="early-stopping patience (epochs)")
     fit.add_argument("--max-train", type=int, default=None, help="cap training crops per class")
+    fit.add_argument(
+        "--real-repeat",
+        type=int,
+        default=1,
+        help="repeat real faces N times where training mixes them with synthetic masks",
+    )
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument(
         "--distribute",
@@ -150,6 +169,21 @@ def main(argv: list[str] | None = None) -> int:
         config = FitConfig(**{k: v for k, v in vars(args).items() if k != "command"})
         metrics = fit(config)
         print(json.dumps({"test_accuracy": metrics["test"]["accuracy"]}, indent=2))
+    elif args.command == "pack":
+        from train.packed import pack
+
+        print(json.dumps(pack(args.data, args.out)))
+    elif args.command == "from-weights":
+        from train.fit import write_labels
+        from train.fit_packed import load_weights_npz
+        from train.model import make_model
+
+        args.out.mkdir(parents=True, exist_ok=True)
+        labels = write_labels(args.out, json.loads((args.data / "prepare.json").read_text()))
+        model = make_model(labels["input_size"])
+        load_weights_npz(model, args.weights)
+        model.save(args.out / "model.keras")
+        print(f"wrote {args.out / 'model.keras'}")
     elif args.command == "detector":
         from train.detector import DetectorFitConfig, fit_network
         from train.detector_data import prepare_detector_data

@@ -42,6 +42,7 @@ def run_section(task: str, run: Path, entry: dict | None) -> str:
         f"--lr {config['lr']} --schedule {config['schedule']}"
         + (f" --warmup-epochs {config['warmup_epochs']}" if config["warmup_epochs"] else "")
         + f" --patience {config['patience']}"
+        + (f" --real-repeat {config['real_repeat']}" if config.get("real_repeat", 1) > 1 else "")
         + (f" --init-from {config['init_from']}" if config.get("init_from") else "")
         + "`",
         "",

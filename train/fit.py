@@ -39,6 +39,7 @@ class FitConfig:
     seed: int = 0
     distribute: str = "none"
     init_from: Path | None = None
+    real_repeat: int = 1
 
 
 def split_rows(
@@ -55,6 +56,18 @@ def split_rows(
         picks = rng.permutation(len(of_label))[:max_per_class]
         kept += [of_label[i] for i in sorted(picks)]
     return kept
+
+
+def repeat_real(rows: list[dict], times: int) -> list[dict]:
+    """Real faces repeated `times` times where the rows mix them with synthetic masks.
+
+    Real masked faces are few and are the ones the model will meet; without this the
+    synthetic ones (8 of 9 in gender_masked) decide what the model learns.
+    """
+    real = [r for r in rows if r.get("synthetic", "0") != "1"]
+    if times <= 1 or len(real) == len(rows):
+        return rows
+    return rows + real * (times - 1)
 
 
 def make_dataset(
@@ -145,7 +158,9 @@ def fit(config: FitConfig) -> dict:
     keras.utils.set_random_seed(config.seed)
 
     rows = read_index(data)
-    train_rows = split_rows(rows, "train", config.max_train, config.seed)
+    train_rows = repeat_real(
+        split_rows(rows, "train", config.max_train, config.seed), config.real_repeat
+    )
     val_rows, test_rows = split_rows(rows, "val"), split_rows(rows, "test")
     names = list(task.class_names)
     counts = np.bincount([names.index(r["label"]) for r in train_rows], minlength=2)
@@ -207,15 +222,7 @@ def fit(config: FitConfig) -> dict:
 
     best = keras.saving.load_model(out / "best.keras") if (out / "best.keras").exists() else model
     best.save(out / "model.keras")
-    labels = {
-        "task": task.name,
-        "class_names": names,
-        "threshold": task.threshold,
-        "input_size": size,
-        "margin": prepared["margin"],
-        "preprocessing": "RGB float32 in 0-255, NHWC; the model rescales inside",
-    }
-    (out / "labels.json").write_text(json.dumps(labels, indent=2) + "\n")
+    write_labels(out, prepared)
 
     metrics = {
         "task": task.name,
@@ -241,6 +248,21 @@ def fit(config: FitConfig) -> dict:
     plot_history(out / "history.csv", out / "training_curves.png")
     tf.keras.backend.clear_session()
     return metrics
+
+
+def write_labels(run: Path, prepared: dict) -> dict:
+    """labels.json of a run folder (what export needs), from the data's prepare.json."""
+    task = TASKS[prepared["task"]]
+    labels = {
+        "task": task.name,
+        "class_names": list(task.class_names),
+        "threshold": task.threshold,
+        "input_size": int(prepared["size"]),
+        "margin": prepared["margin"],
+        "preprocessing": "RGB float32 in 0-255, NHWC; the model rescales inside",
+    }
+    (Path(run) / "labels.json").write_text(json.dumps(labels, indent=2) + "\n")
+    return labels
 
 
 def write_failures(model, data: Path, out: Path, names, threshold: float) -> Path:
