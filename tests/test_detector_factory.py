@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +18,7 @@ import pytest
 
 from edge_runtime import boxes as bx
 from edge_runtime.manifest import DEFAULT_MODELS_DIR, read_manifest
-from tests.conftest import DATA, needs_shared
+from tests.conftest import DATA, ROOT, kill_after_first_epoch, logged_epochs, needs_shared
 
 pytestmark = pytest.mark.shared_data
 
@@ -130,3 +132,21 @@ def test_export_gives_a_detector_the_runtime_loads(run: Path, tmp_path: Path):
     found = detector.detect(image)
     assert found.boxes.shape == (len(found), 4) and found.landmarks.shape == (len(found), 5, 2)
     assert np.all(found.scores > 0.7)
+
+
+def test_killed_network_training_resumes_from_its_last_epoch(run: Path, tmp_path: Path):
+    """Kill `train detector` after O-Net's first epoch; a rerun continues, not restarts."""
+    resumed = tmp_path / "resumed"
+    resumed.mkdir()
+    shutil.copy(run / "samples.npz", resumed / "samples.npz")  # mined windows are reused
+    command = [sys.executable, "-m", "train", *detector_args(resumed)]
+    command[command.index("--epochs") + 1] = "3"
+    command += ["--nets", "onet"]
+    history = resumed / "onet" / "history.csv"
+    done = kill_after_first_epoch(command, history)
+    assert done and len(done) < 3 and (resumed / "onet" / "backup").exists()
+
+    subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
+    epochs = logged_epochs(history)
+    assert epochs == [0, 1, 2], f"expected a continuation after epoch {done[-1]}, got {epochs}"
+    assert (resumed / "onet" / "metrics.json").exists()

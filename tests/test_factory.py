@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.conftest import DATA, ROOT, needs_shared
+from tests.conftest import DATA, ROOT, kill_after_first_epoch, logged_epochs, needs_shared
 
 pytestmark = pytest.mark.shared_data
 SIZE = 32
@@ -152,27 +149,11 @@ def fit_command(data: Path, run: Path, epochs: int, *extra: str) -> list[str]:
 
 def test_killed_training_resumes_from_last_epoch(prepared: Path, tmp_path: Path):
     run = tmp_path / "resume"
-    history = run / "history.csv"
-    proc = subprocess.Popen(
-        fit_command(prepared, run, 3),
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    deadline = time.time() + 600
-    while time.time() < deadline and proc.poll() is None:
-        if history.exists() and len(history.read_text().splitlines()) >= 2:  # one epoch done
-            break
-        time.sleep(0.5)
-    assert proc.poll() is None, "training ended before it could be interrupted"
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    done = [int(r["epoch"]) for r in read_csv(history)]
-    assert done and (run / "backup").exists()
+    done = kill_after_first_epoch(fit_command(prepared, run, 3), run / "history.csv")
+    assert done and len(done) < 3 and (run / "backup").exists()
 
     subprocess.run(fit_command(prepared, run, 3), cwd=ROOT, check=True, capture_output=True)
-    epochs = [int(r["epoch"]) for r in read_csv(history)]
+    epochs = logged_epochs(run / "history.csv")
     assert epochs == [0, 1, 2], f"expected a continuation after epoch {done[-1]}, got {epochs}"
 
 
