@@ -21,7 +21,8 @@ import numpy as np
 from tqdm import tqdm
 
 from benchmarks.report import save_report
-from benchmarks.voc import SIZE_BUCKETS, Annotation, face_size, match, read_folder
+from benchmarks.voc import SIZE_BUCKETS, Annotation, match, read_folder
+from edge_runtime.boxes import face_size
 from edge_runtime.image_io import load_image
 
 IOUS = (0.5, 0.3)
@@ -108,7 +109,7 @@ def _pct(v: float | None) -> str:
 
 
 def to_markdown(results: list[dict], title: str) -> str:
-    """One table per detector, then a side-by-side summary for faces >= 40 px."""
+    """One table per detector."""
     out = [f"## {title}", ""]
     for r in results:
         lo, hi = r["detect_ms_p10_p90"] or (0, 0)

@@ -40,11 +40,6 @@ def read_folder(folder: Path) -> list[Annotation]:
     return [read_voc(x, folder / "images") for x in sorted((folder / "annotations").glob("*.xml"))]
 
 
-def face_size(boxes: np.ndarray) -> np.ndarray:
-    """A face's size in pixels: the longer side of its box."""
-    return np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
-
-
 def match(
     truth: np.ndarray, found: np.ndarray, scores: np.ndarray, iou_threshold: float
 ) -> np.ndarray:

@@ -94,6 +94,11 @@ def change_convention(
     return np.stack([cx - half_w, cy - half_h, cx + half_w, cy + half_h], axis=1)
 
 
+def face_size(boxes: np.ndarray) -> np.ndarray:
+    """A face's size in pixels: the longer side of its box."""
+    return np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+
+
 def clip_to_image(boxes: np.ndarray, height: int, width: int) -> np.ndarray:
     """Clip x to [0, width - 1] and y to [0, height - 1]."""
     out = boxes.copy()

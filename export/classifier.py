@@ -92,15 +92,19 @@ def check_parity(
 
 def load_split_images(data: Path, split: str = "test") -> tuple[np.ndarray, list[dict]]:
     """The prepared crops of one split as float32 (N, S, S, 3) 0-255, with their index rows."""
-    from PIL import Image
-
     from train.prepare import read_index
 
     rows = [r for r in read_index(data) if r["split"] == split]
-    images = np.stack(
+    return load_crops(data, rows), rows
+
+
+def load_crops(data: Path, rows: list[dict]) -> np.ndarray:
+    """The prepared crops of these index rows as float32 (N, S, S, 3) 0-255."""
+    from PIL import Image
+
+    return np.stack(
         [np.asarray(Image.open(Path(data) / r["file"]).convert("RGB")) for r in rows]
     ).astype(np.float32)
-    return images, rows
 
 
 def export_classifier(

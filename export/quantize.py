@@ -20,16 +20,17 @@ def calibration_crops(data: Path, seed: int = 0) -> np.ndarray:
     """Validation crops; where there are fewer than CALIBRATION_CROPS, topped up with real
     (not synthetic-mask) training crops, so a small validation split still calibrates on 256.
     """
-    from export.classifier import load_split_images
+    from export.classifier import load_crops, load_split_images
+    from train.prepare import is_real, read_index
 
     images, _ = load_split_images(data, "val")
     missing = CALIBRATION_CROPS - len(images)
     if missing <= 0:
         return images
-    train, rows = load_split_images(data, "train")
-    real = np.flatnonzero([r.get("synthetic", "0") != "1" for r in rows])
+    train = [r for r in read_index(data) if r["split"] == "train"]
+    real = np.flatnonzero([is_real(r) for r in train])
     extra = np.random.default_rng(seed).permutation(real)[:missing]
-    return np.concatenate([images, train[extra]])
+    return np.concatenate([images, load_crops(data, [train[i] for i in extra])])
 
 
 def quantize_int8(proto, data: Path, seed: int = 0):

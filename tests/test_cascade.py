@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from benchmarks.voc import face_size, match, read_voc
+from benchmarks.voc import match, read_voc
 from edge_runtime.__main__ import main
+from edge_runtime.boxes import face_size
 from edge_runtime.image_io import load_image
 from edge_runtime.manifest import DEFAULT_MODELS_DIR
 from tests.conftest import DATA, TEST_DATA, needs_shared

@@ -171,10 +171,12 @@ def test_mirrored_strategy_on_two_logical_cpus(prepared: Path, tmp_path: Path):
 
 def test_repeat_real_only_where_synthetic_masks_are_mixed_in():
     from train.fit import repeat_real
+    from train.prepare import is_real
 
     mixed = [{"synthetic": "1"}, {"synthetic": "0"}, {"synthetic": "1"}]
-    assert len(repeat_real(mixed, 3)) == 5
-    assert repeat_real([{"synthetic": "0"}] * 4, 3) == [{"synthetic": "0"}] * 4
+    assert len(repeat_real(mixed, [is_real(r) for r in mixed], 3)) == 5
+    real = [{"synthetic": "0"}] * 4
+    assert repeat_real(real, [is_real(r) for r in real], 3) == real
 
 
 def test_packed_run_loads_back_into_a_tensorflow_model(prepared: Path, tmp_path: Path):

@@ -66,7 +66,7 @@ def box_offsets(windows: np.ndarray, faces: np.ndarray) -> np.ndarray:
 def jitter(faces: np.ndarray, rng: np.random.Generator, count: int) -> np.ndarray:
     """Square windows around each face: side 0.8-1.25 of its longer side, centre moved by
     up to 20% of it; the kind of window the stage before hands on."""
-    side = np.maximum(faces[:, 2] - faces[:, 0], faces[:, 3] - faces[:, 1])
+    side = bx.face_size(faces)
     cx = (faces[:, 0] + faces[:, 2]) / 2
     cy = (faces[:, 1] + faces[:, 3]) / 2
     side = np.repeat(side, count)
@@ -102,7 +102,7 @@ def mine_photo(
     proposed = detector.propose(normalized)
     refined = detector.refine(normalized, proposed) if len(proposed) else np.zeros((0, 5))
     faces = faces.reshape(-1, 4)
-    learnable = np.maximum(faces[:, 2] - faces[:, 0], faces[:, 3] - faces[:, 1]) >= MIN_FACE
+    learnable = bx.face_size(faces) >= MIN_FACE
     around = jitter(faces[learnable], rng, JITTER_PER_FACE)
     parts = []
     for windows, negatives in (
@@ -132,7 +132,7 @@ def with_synthetic_masks(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
     """The photo with masks drawn on its unmasked learnable faces, and jitter windows
     around those faces: (image, windows, kind, offsets), or None if it has no such face."""
-    sizes = np.maximum(faces[:, 2] - faces[:, 0], faces[:, 3] - faces[:, 1])
+    sizes = bx.face_size(faces)
     chosen = np.array([lab in UNMASKED_LABELS for lab in labels], bool) & (sizes >= MIN_FACE)
     if not chosen.any():
         return None

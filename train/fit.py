@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from train.metrics import binary_metrics, plot_confusion, plot_history
-from train.prepare import read_index
+from train.prepare import is_real, read_index
 from train.tasks import TASKS
 
 
@@ -58,16 +59,17 @@ def split_rows(
     return kept
 
 
-def repeat_real(rows: list[dict], times: int) -> list[dict]:
-    """Real faces repeated `times` times where the rows mix them with synthetic masks.
+def repeat_real(items: list, real: Sequence[bool], times: int) -> list:
+    """`items` with the real ones (flags in `real`) repeated `times` times, where they are
+    mixed with synthetic masks; unchanged otherwise.
 
     Real masked faces are few and are the ones the model will meet; without this the
     synthetic ones (8 of 9 in gender_masked) decide what the model learns.
     """
-    real = [r for r in rows if r.get("synthetic", "0") != "1"]
-    if times <= 1 or len(real) == len(rows):
-        return rows
-    return rows + real * (times - 1)
+    real_items = [item for item, flag in zip(items, real, strict=True) if flag]
+    if times <= 1 or len(real_items) == len(items):
+        return items
+    return items + real_items * (times - 1)
 
 
 def make_dataset(
@@ -158,9 +160,8 @@ def fit(config: FitConfig) -> dict:
     keras.utils.set_random_seed(config.seed)
 
     rows = read_index(data)
-    train_rows = repeat_real(
-        split_rows(rows, "train", config.max_train, config.seed), config.real_repeat
-    )
+    train_rows = split_rows(rows, "train", config.max_train, config.seed)
+    train_rows = repeat_real(train_rows, [is_real(r) for r in train_rows], config.real_repeat)
     val_rows, test_rows = split_rows(rows, "val"), split_rows(rows, "test")
     names = list(task.class_names)
     counts = np.bincount([names.index(r["label"]) for r in train_rows], minlength=2)

@@ -62,13 +62,11 @@ def _train_arrays(packed: dict, batch: int, real_repeat: int, seed: int):
     Where the training split mixes synthetic and real masked faces, the real ones are
     repeated `real_repeat` times: they are few, and the ones the model will meet.
     """
+    from train.fit import repeat_real
+
     rng = np.random.default_rng(seed)
     train = np.flatnonzero(packed["split"] == 0)
-    synthetic = packed["synthetic"][train]
-    parts = [train]
-    if synthetic.any():
-        parts += [train[~synthetic]] * (real_repeat - 1)
-    idx = np.concatenate(parts)
+    idx = np.array(repeat_real(list(train), ~packed["synthetic"][train], real_repeat))
     idx = rng.permutation(idx)[: len(idx) // batch * batch]
     y = packed["label"][idx]
     counts = np.bincount(y.astype(int), minlength=2)

@@ -1,14 +1,14 @@
 """Prepared crops packed into one .npz (JPEG bytes + labels), to carry to a GPU machine.
 
 A prepared folder holds thousands of small PNGs; a GPU machine is reached by copying files,
-so `python -m train pack` writes them as one file: JPEG bytes (quality 95, about a third of
-the PNGs' size), label index, split, source and whether the face is a synthetic mask.
+so `python -m train pack` writes them as one file: JPEG bytes (quality 95, 4:4:4 chroma;
+24 MB for gender_unmasked's 7423 crops, whose PNGs take 60 MB), label index, split,
+source and whether the face is a synthetic mask.
 `load_packed` decodes it back with Pillow, so it needs no TensorFlow.
 """
 
 from __future__ import annotations
 
-import csv
 import io
 import itertools
 import json
@@ -23,11 +23,12 @@ SPLITS = ("train", "val", "test")
 
 def pack(data: Path, out: Path, quality: int = 95) -> dict:
     """Write `out` (.npz) from a folder written by `python -m train prepare`; returns counts."""
+    from train.prepare import is_real, read_index
+
     data = Path(data)
     prepared = json.loads((data / "prepare.json").read_text())
     names = list(prepared["class_names"])
-    with open(data / "index.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
+    rows = read_index(data)
     blobs, labels, splits, sources, synthetic = [], [], [], [], []
     for row in tqdm(rows, desc=f"pack {data.name}", unit="crop"):
         buffer = io.BytesIO()
@@ -38,7 +39,7 @@ def pack(data: Path, out: Path, quality: int = 95) -> dict:
         labels.append(names.index(row["label"]))
         splits.append(SPLITS.index(row["split"]))
         sources.append(row["source"])
-        synthetic.append(row.get("synthetic", "0") == "1")
+        synthetic.append(not is_real(row))
     offsets = np.cumsum([0] + [len(b) for b in blobs])
     np.savez(
         out,

@@ -183,3 +183,8 @@ def read_index(out: Path) -> list[dict]:
     """The rows of a prepared folder's index.csv."""
     with open(Path(out) / "index.csv", newline="") as f:
         return list(csv.DictReader(f))
+
+
+def is_real(row: dict) -> bool:
+    """Whether an index row is a real photo's face, not one with a drawn (synthetic) mask."""
+    return row.get("synthetic", "0") != "1"
