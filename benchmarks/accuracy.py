@@ -34,17 +34,19 @@ def compare_variants(keras_path: Path, data: Path, onnx_paths: list[Path]) -> di
     """Accuracy, agreement and max |dp| of Keras and each ONNX file on the test split."""
     import keras
 
-    from export.classifier import load_split_images, onnx_probabilities
+    from export.classifier import onnx_probabilities
+    from train.model import keras_probabilities
+    from train.prepare import load_split_images
 
     labels = json.loads((Path(keras_path).parent / "labels.json").read_text())
     names, threshold = labels["class_names"], labels["threshold"]
+    flip = bool(labels.get("flip", False))
     images, rows = load_split_images(data)
     truth = np.array([names.index(r["label"]) for r in rows])
-    keras_p = keras.saving.load_model(keras_path).predict(images, batch_size=64, verbose=0)
-    keras_p = keras_p.reshape(-1)
+    keras_p = keras_probabilities(keras.saving.load_model(keras_path), images, flip)
     variants = [{"variant": "keras", "file": str(keras_path), "p": keras_p}]
     for path in onnx_paths:
-        p = onnx_probabilities(str(path), images)
+        p = onnx_probabilities(str(path), images, flip=flip)
         variants.append({"variant": f"onnx {weights_kind(path)}", "file": str(path), "p": p})
     table = []
     for v in variants:
@@ -59,13 +61,22 @@ def compare_variants(keras_path: Path, data: Path, onnx_paths: list[Path]) -> di
                 "bytes": Path(v["file"]).stat().st_size,
             }
         )
-    return {"task": labels["task"], "data": str(data), "split": "test", "rows": table}
+    return {
+        "task": labels["task"],
+        "data": str(data),
+        "split": "test",
+        "threshold": threshold,
+        "test_time_flip": flip,
+        "rows": table,
+    }
 
 
 def to_markdown(result: dict) -> str:
     """The comparison as a Markdown table."""
     lines = [
-        f"{result['task']}: test split of `{result['data']}`, {result['rows'][0]['n']} crops",
+        f"{result['task']}: test split of `{result['data']}`, {result['rows'][0]['n']} crops, "
+        f"threshold {result.get('threshold', 0.5)}, flip averaging "
+        f"{'on' if result.get('test_time_flip') else 'off'}",
         "",
         "| variant | file | MB | accuracy | agreement with Keras | max abs dp |",
         "|---|---|---:|---:|---:|---:|",

@@ -21,9 +21,9 @@ import numpy as np
 from tqdm import tqdm
 
 from benchmarks.report import save_report
-from benchmarks.voc import SIZE_BUCKETS, Annotation, match, read_folder
 from edge_runtime.boxes import face_size
 from edge_runtime.image_io import load_image
+from train.voc import SIZE_BUCKETS, Annotation, match, read_folder
 
 IOUS = (0.5, 0.3)
 MASK_LABELS = {"with_mask": True, "without_mask": False}
@@ -57,7 +57,7 @@ def evaluate(annotations: list[Annotation], pipeline, name: str) -> dict:
         detect_ms.append(result.speed["detect"])
         faces = result.faces
         found = np.array([f.box for f in faces], float).reshape(-1, 4)
-        scores = np.array([f.score for f in faces], float)
+        scores = np.array([f.confidence for f in faces], float)
         true_sizes, found_sizes = face_size(ann.boxes), face_size(found)
         masked = np.array([label in MASKED for label in ann.labels], bool)
         for iou in IOUS:

@@ -86,6 +86,17 @@ def test_gender_model(benchmark, pipeline, vga_scenes, faces):
     assert benchmark(model.predict, crops).shape == (faces,)
 
 
+@pytest.mark.parametrize("flip", [False, True], ids=["single", "flip-averaged"])
+@pytest.mark.benchmark(group="gender model, 1 face: flip averaging")
+def test_flip_averaging_cost(benchmark, pipeline, vga_scenes, flip):
+    from edge_runtime.classifier import flip_mean
+
+    model = pipeline.cascade.gender[False]
+    crop = _crops(pipeline, vga_scenes["one_face"], model)[:1].astype(np.float32)
+    predict = (lambda x: flip_mean(model._run, x)) if flip else model._run
+    assert benchmark(predict, crop).shape == (1,)
+
+
 @pytest.mark.parametrize("scene", ["one_face", "five_faces"])
 @pytest.mark.benchmark(group="end to end (decode + cascade)")
 def test_end_to_end(benchmark, pipeline, jpeg_files, scene):

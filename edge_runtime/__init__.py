@@ -1,4 +1,7 @@
-"""edge_runtime: face detection, face crops and (soon) the mask / gender cascade on ONNX Runtime.
+"""edge_runtime: faces, masks and gender on ONNX Runtime, with no TensorFlow.
+
+    from edge_runtime import Pipeline
+    result = Pipeline()("photo.jpg")  # a Result: faces, speed, to_json(), plot(), save()
 
 Names are loaded lazily, so `train/` can import `edge_runtime.crop` without pulling in
 onnxruntime, and nothing here imports TensorFlow.
@@ -9,9 +12,22 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["MTCNN", "Detections", "ImageLoadError", "crop_face", "crop_faces", "load_image"]
+__all__ = [
+    "MTCNN",
+    "Detections",
+    "Face",
+    "ImageLoadError",
+    "Pipeline",
+    "Result",
+    "crop_face",
+    "crop_faces",
+    "load_image",
+]
 
 _WHERE = {
+    "Pipeline": "edge_runtime.pipeline",
+    "Result": "edge_runtime.types",
+    "Face": "edge_runtime.types",
     "MTCNN": "edge_runtime.mtcnn",
     "Detections": "edge_runtime.mtcnn",
     "ImageLoadError": "edge_runtime.image_io",

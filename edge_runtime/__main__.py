@@ -106,7 +106,7 @@ def text_lines(result: Result) -> list[str]:
         x, y, w, h = (round(v) for v in face.xywh)
         line = f"{result.path}  face {i}  ({x}, {y}, {w}, {h})"
         if face.mask is None:
-            line += f"  confidence {face.score:.3f}"
+            line += f"  confidence {face.confidence:.3f}"
         else:
             line += (
                 f"  {face.mask_label} {face.p_mask_label:.1%}  {face.gender} {face.p_gender:.1%}"
@@ -138,27 +138,20 @@ class Runner:
         """Faces (and, unless --faces-only, mask and gender) in one image."""
         return self.pipeline.run(image, path=name)
 
-    def report(self, result: Result, image: np.ndarray) -> None:
+    def report(self, result: Result) -> None:
         """Print the result and save the annotated copy if asked."""
         if self.args.json:
-            print(json.dumps(result.to_dict()), flush=True)
+            print(result.to_json(), flush=True)
         else:
             print("\n".join(text_lines(result)), flush=True)
         if self.args.save:
-            save_annotated(self.args.save, result, image)
+            save_annotated(self.args.save, result)
 
 
-def save_annotated(folder: Path, result: Result, image: np.ndarray) -> Path:
+def save_annotated(folder: Path, result: Result) -> Path:
     """Write the annotated copy as DIR/<name>.jpg (video frames: <video>_<frame>.jpg)."""
-    from PIL import Image
-
-    from edge_runtime.draw import draw
-
     stem = Path(str(result.path).replace("#", "_")).stem
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{stem}.jpg"
-    Image.fromarray(draw(image, result.faces)).save(target, quality=92)
-    return target
+    return result.save(folder / f"{stem}.jpg")
 
 
 def inputs(sources: list[str], args: argparse.Namespace) -> Iterator[tuple[str, object]]:
@@ -271,7 +264,7 @@ def _process(args: argparse.Namespace, runner: Runner) -> int:
                 bar.write(f"error: {item}", file=sys.stderr)
                 failed += 1
                 continue
-            runner.report(runner.run(name, item), item)
+            runner.report(runner.run(name, item))
     return failed
 
 

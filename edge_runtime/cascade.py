@@ -56,6 +56,7 @@ class Cascade:
         masked = p_without <= self.mask.threshold
         for face, is_masked, p in zip(faces, masked, p_without, strict=True):
             face.mask, face.p_mask = bool(is_masked), float(1.0 - p)
+            face.mask_label = self.mask.class_names[0 if is_masked else 1]
         t = time.perf_counter()
         for wears_mask, model in self.gender.items():
             chosen = np.flatnonzero(masked == wears_mask)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -16,10 +16,11 @@ class Classifier:
     """An EfficientNetV2S classifier exported by `python -m export model`.
 
     Its manifest entry gives the input size, the crop margin it was trained with, its class
-    names and threshold; `predict` runs once on a whole batch of crops. The file's sha256
-    is checked at construction; the ONNX Runtime session (about 0.5 s and 150 MB for
-    EfficientNetV2S) is built on first use, so a run that sees no masked face never loads
-    the masked-gender model.
+    names, threshold and whether to average with the mirrored crop (`test_time_flip`, chosen
+    on validation by `python -m train calibrate`); `predict` runs once on a whole batch.
+    The file's sha256 is checked at construction; the ONNX Runtime session (about 0.5 s and
+    150 MB for EfficientNetV2S) is built on first use, so a run that sees no masked face
+    never loads the masked-gender model.
     """
 
     def __init__(
@@ -35,6 +36,7 @@ class Classifier:
         self.margin = float(entry["crop_margin"])
         self.class_names = tuple(entry["class_names"])
         self.threshold = float(entry["threshold"])
+        self.flip = bool(entry.get("test_time_flip", False))
         self._path, self._providers, self._threads = path, providers, threads
         self._session: InferenceSession | None = None
         self._lock = threading.Lock()
@@ -52,4 +54,16 @@ class Classifier:
         if len(crops) == 0:
             return np.zeros(0, np.float32)
         batch = crops.astype(np.float32)
+        return flip_mean(self._run, batch) if self.flip else self._run(batch)
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run(["probability"], {"image": batch})[0].reshape(-1)
+
+
+def flip_mean(predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray) -> np.ndarray:
+    """Mean of `predict` on NHWC images and on their mirror images, in one batch.
+
+    Test-time flip averaging, shared by the runtime, calibration, export and benchmarks.
+    """
+    both = predict(np.concatenate([images, images[:, :, ::-1]]))
+    return (both[: len(images)] + both[len(images) :]) / 2

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
-from edge_runtime.types import Face
+if TYPE_CHECKING:
+    from edge_runtime.types import Face
 
 GREEN, RED, GREY = (40, 180, 60), (220, 50, 40), (160, 160, 160)
 
@@ -15,7 +17,7 @@ GREEN, RED, GREY = (40, 180, 60), (220, 50, 40), (160, 160, 160)
 def face_caption(face: Face) -> str:
     """Short label, e.g. "WithMask 99% Female 96%"; the probability of each shown label."""
     if face.mask is None:
-        return f"face {face.score:.0%}"
+        return f"face {face.confidence:.0%}"
     caption = f"{face.mask_label} {face.p_mask_label:.0%}"
     if face.gender is not None:
         caption += f" {face.gender} {face.p_gender:.0%}"

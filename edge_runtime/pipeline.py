@@ -15,12 +15,16 @@ from edge_runtime.manifest import DEFAULT_MODELS_DIR
 from edge_runtime.mtcnn import MTCNN
 from edge_runtime.types import Face, Result
 
+Source = np.ndarray | str | Path
+
 
 class Pipeline:
     """Every face in a photo with its box, mask decision and gender.
 
-    >>> faces = Pipeline().predict("photo.jpg")
-    >>> [(f.mask_label, f.gender) for f in faces]
+    >>> pipeline = Pipeline()
+    >>> result = pipeline("photo.jpg")  # a Result; a list or generator gives a generator
+    >>> [(face.mask_label, face.gender) for face in result]
+    >>> result.save("annotated.jpg")
 
     providers: ONNX Runtime provider names in order of preference (default CPU).
     threads: CPU threads per model (default: all cores).
@@ -52,12 +56,20 @@ class Pipeline:
         )
         self.cascade = Cascade(models_dir, providers, threads) if classify else None
 
-    def predict(self, image: np.ndarray | str | Path) -> list[Face]:
-        """Faces in one photo (a path, or an RGB uint8 array (H, W, 3)), best detection first."""
-        return self.run(image).faces
+    def __call__(self, source: Source | Iterable[Source]) -> Result | Iterator[Result]:
+        """Same as `predict`."""
+        return self.predict(source)
 
-    def run(self, image: np.ndarray | str | Path, path: str | None = None) -> Result:
-        """Like predict, with the photo's size and the milliseconds per stage."""
+    def predict(self, source: Source | Iterable[Source]) -> Result | Iterator[Result]:
+        """One image (a path or an RGB uint8 array (H, W, 3)) -> its Result; a list or
+        generator of images -> a generator of Results (errors raise; the CLI catches them
+        per input). Faces come best detection first."""
+        if isinstance(source, np.ndarray | str | Path):
+            return self.run(source)
+        return (self.run(image) for image in source)
+
+    def run(self, image: Source, path: str | None = None) -> Result:
+        """The Result for one image; `path` names an array in the Result."""
         timings: dict[str, float] = {}
         if not isinstance(image, np.ndarray):
             path = path or str(image)
@@ -74,9 +86,4 @@ class Pipeline:
         if self.cascade is not None:
             self.cascade.classify(image, faces, timings, found.reference_boxes)
         timings["total"] = sum(timings.values())
-        return Result(path, image.shape[:2], faces, timings)
-
-    def predict_many(self, images: Iterable[np.ndarray | str | Path]) -> Iterator[Result]:
-        """A Result per input, lazily; errors raise (the CLI catches them per input)."""
-        for image in images:
-            yield self.run(image)
+        return Result(path, image.shape[:2], faces, timings, image)

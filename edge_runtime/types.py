@@ -1,8 +1,11 @@
-"""Result types: one Face per detected face, one Result per image."""
+"""Result types: one Face per detected face, one Result per image (the package's answer)."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -11,19 +14,22 @@ import numpy as np
 class Face:
     """A face and what the cascade says about it.
 
-    box: x1, y1, x2, y2 in pixels of the photo. landmarks: (5, 2) x, y of left eye, right
-    eye, nose, mouth left, mouth right (as seen in the image). p_mask: probability that the
-    face wears a mask. gender: "Female" or "Male", decided by the gender model that fits
-    the mask decision; p_gender: that model's probability for the gender it reports.
+    box: x1, y1, x2, y2 in pixels of the photo (`xywh` gives x, y, width, height, as the
+    JSON does). confidence: the detector's face probability. landmarks: (5, 2) x, y of left
+    eye, right eye, nose, mouth left, mouth right (as seen in the image). mask: whether the
+    face wears a mask, `mask_label` the mask model's class name for it; p_mask: probability
+    of a mask. gender: the gender model's class name, decided by the model that fits the
+    mask decision; p_gender: that model's probability for the gender it reports.
     """
 
     box: np.ndarray
-    score: float
+    confidence: float
     landmarks: np.ndarray
     mask: bool | None = None
     p_mask: float | None = None
     gender: str | None = None
     p_gender: float | None = None
+    mask_label: str | None = None
 
     @property
     def xywh(self) -> tuple[float, float, float, float]:
@@ -32,13 +38,8 @@ class Face:
         return x1, y1, x2 - x1, y2 - y1
 
     @property
-    def mask_label(self) -> str | None:
-        """ "WithMask" / "WithoutMask", the mask model's class names."""
-        return None if self.mask is None else ("WithMask" if self.mask else "WithoutMask")
-
-    @property
     def p_mask_label(self) -> float | None:
-        """Probability of `mask_label`: p_mask for WithMask, 1 - p_mask for WithoutMask."""
+        """Probability of `mask_label`: p_mask for a masked face, 1 - p_mask otherwise."""
         if self.mask is None or self.p_mask is None:
             return None
         return self.p_mask if self.mask else 1.0 - self.p_mask
@@ -47,7 +48,7 @@ class Face:
         """JSON-ready: box as x, y, w, h rounded to 0.1 px, probabilities to 4 digits."""
         return {
             "box": [round(v, 1) for v in self.xywh],
-            "confidence": round(float(self.score), 4),
+            "confidence": round(float(self.confidence), 4),
             "landmarks": [[round(float(x), 1), round(float(y), 1)] for x, y in self.landmarks],
             "mask": self.mask,
             "p_mask": None if self.p_mask is None else round(self.p_mask, 4),
@@ -56,19 +57,65 @@ class Face:
         }
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, repr=False)
 class Result:
-    """Everything found in one image, with milliseconds spent per stage."""
+    """Everything found in one image: its faces (iterate, index, `len`), milliseconds per
+    stage (`speed`), and the image itself, so the result can draw and save itself."""
 
     path: str | None
     orig_shape: tuple[int, int]
     faces: list[Face]
     speed: dict[str, float] = field(default_factory=dict)
+    image: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.faces)
+
+    def __iter__(self) -> Iterator[Face]:
+        return iter(self.faces)
+
+    def __getitem__(self, index: int) -> Face:
+        return self.faces[index]
+
+    def __repr__(self) -> str:
+        labels = ", ".join(
+            f"{f.mask_label} {f.gender}" if f.mask is not None else f"face {f.confidence:.2f}"
+            for f in self.faces
+        )
+        height, width = self.orig_shape
+        total = self.speed.get("total")
+        timing = f", {total:.1f} ms" if total is not None else ""
+        return (
+            f"Result({self.path or 'array'}, {width}x{height}, {len(self.faces)} faces"
+            f"{': ' + labels if labels else ''}{timing})"
+        )
 
     def to_dict(self) -> dict:
+        """The CLI's JSON object for this image."""
         return {
             "path": self.path,
             "orig_shape": list(self.orig_shape),
             "faces": [f.to_dict() for f in self.faces],
             "speed_ms": {k: round(v, 2) for k, v in self.speed.items()},
         }
+
+    def to_json(self, **kwargs) -> str:
+        """`to_dict` as a JSON string (one line unless `indent` is given)."""
+        return json.dumps(self.to_dict(), **kwargs)
+
+    def plot(self) -> np.ndarray:
+        """An annotated RGB copy of the image: boxes, mask and gender labels."""
+        from edge_runtime.draw import draw
+
+        if self.image is None:
+            raise ValueError("this Result keeps no image to draw on")
+        return draw(self.image, self.faces)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the annotated image (JPEG or PNG by the suffix); returns the path."""
+        from PIL import Image
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(self.plot()).save(path, quality=92)
+        return path

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_runtime.classifier import flip_mean
 from edge_runtime.manifest import write_entry
 from export.onnx_graph import store_weights_as_float16
 from export.quantize import MAX_ACCURACY_DROP, quantize_int8
@@ -61,17 +62,24 @@ def keras_to_onnx(model, input_size: int):
     return proto
 
 
-def onnx_probabilities(model: str | bytes, images: np.ndarray, batch: int = 64) -> np.ndarray:
-    """P(class 1) of an ONNX classifier (a path or serialized bytes) on images, in batches."""
+def onnx_probabilities(
+    model: str | bytes, images: np.ndarray, batch: int = 64, flip: bool = False
+) -> np.ndarray:
+    """P(class 1) of an ONNX classifier (a path or serialized bytes) on images, in batches;
+    with `flip`, averaged with the mirrored images as the runtime does."""
     import onnxruntime as ort
 
     session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
-    return np.concatenate(
-        [
-            session.run(["probability"], {"image": images[i : i + batch]})[0].reshape(-1)
-            for i in range(0, len(images), batch)
-        ]
-    )
+
+    def run(x: np.ndarray) -> np.ndarray:
+        return np.concatenate(
+            [
+                session.run(["probability"], {"image": x[i : i + batch]})[0].reshape(-1)
+                for i in range(0, len(x), batch)
+            ]
+        )
+
+    return flip_mean(run, images) if flip else run(images)
 
 
 def check_parity(
@@ -80,31 +88,15 @@ def check_parity(
     images: np.ndarray,
     threshold: float,
     truth: np.ndarray | None = None,
+    flip: bool = False,
 ) -> Parity:
     """Run the ONNX proto on `images` and compare with the Keras probabilities (and truth)."""
-    onnx_p = onnx_probabilities(proto.SerializeToString(), images)
+    onnx_p = onnx_probabilities(proto.SerializeToString(), images, flip=flip)
     agree = float(np.mean((onnx_p > threshold) == (keras_p > threshold)))
     accuracy = None if truth is None else float(np.mean((onnx_p > threshold) == truth))
     return Parity(
         len(images), agree, float(np.max(np.abs(onnx_p - keras_p), initial=0.0)), accuracy
     )
-
-
-def load_split_images(data: Path, split: str = "test") -> tuple[np.ndarray, list[dict]]:
-    """The prepared crops of one split as float32 (N, S, S, 3) 0-255, with their index rows."""
-    from train.prepare import read_index
-
-    rows = [r for r in read_index(data) if r["split"] == split]
-    return load_crops(data, rows), rows
-
-
-def load_crops(data: Path, rows: list[dict]) -> np.ndarray:
-    """The prepared crops of these index rows as float32 (N, S, S, 3) 0-255."""
-    from PIL import Image
-
-    return np.stack(
-        [np.asarray(Image.open(Path(data) / r["file"]).convert("RGB")) for r in rows]
-    ).astype(np.float32)
 
 
 def export_classifier(
@@ -123,25 +115,29 @@ def export_classifier(
     metrics = (
         json.loads((run / "metrics.json").read_text()) if (run / "metrics.json").exists() else {}
     )
+    from train.model import keras_probabilities
+    from train.prepare import load_split_images
+
     model = keras.saving.load_model(keras_path)
     images, rows = load_split_images(data)
-    keras_p = model.predict(images, batch_size=64, verbose=0).reshape(-1)
+    flip = bool(labels.get("flip", False))
+    keras_p = keras_probabilities(model, images, flip)
     truth = np.array([labels["class_names"].index(r["label"]) for r in rows])
 
     proto = keras_to_onnx(model, labels["input_size"])
-    parity = check_parity(proto, keras_p, images, labels["threshold"])
+    parity = check_parity(proto, keras_p, images, labels["threshold"], flip=flip)
     if parity.agreement < 1.0 or parity.max_abs_dp > MAX_DP_FP32:
         raise ParityError(f"float32 ONNX differs from Keras: {parity.as_dict()}")
     gate = {"float32": parity.as_dict()}
     if weights == "float16":
         store_weights_as_float16(proto)
-        half = check_parity(proto, keras_p, images, labels["threshold"])
+        half = check_parity(proto, keras_p, images, labels["threshold"], flip=flip)
         if half.agreement < MIN_AGREEMENT_FP16:
             raise ParityError(f"float16-weight ONNX agrees on too few labels: {half.as_dict()}")
         gate["float16_weights"] = half.as_dict()
     elif weights == "int8":
         proto = quantize_int8(proto, data)
-        quantized = check_parity(proto, keras_p, images, labels["threshold"], truth)
+        quantized = check_parity(proto, keras_p, images, labels["threshold"], truth, flip)
         accuracy = float(np.mean((keras_p > labels["threshold"]) == truth))
         gate["int8"] = {**quantized.as_dict(), "accuracy_keras": accuracy}
         if accuracy - quantized.accuracy > MAX_ACCURACY_DROP:
@@ -156,6 +152,7 @@ def export_classifier(
     meta = {
         "class_names": json.dumps(labels["class_names"]),
         "threshold": str(labels["threshold"]),
+        "test_time_flip": str(flip),
         "input_size": str(labels["input_size"]),
         "preprocessing": labels["preprocessing"],
         "crop_margin": str(labels["margin"]),
@@ -184,6 +181,7 @@ def export_classifier(
             "output": "probability",
             "class_names": labels["class_names"],
             "threshold": labels["threshold"],
+            "test_time_flip": flip,
             "preprocessing": labels["preprocessing"],
             "crop_margin": labels["margin"],
             "weights_dtype": weights,

@@ -20,8 +20,7 @@ def calibration_crops(data: Path, seed: int = 0) -> np.ndarray:
     """Validation crops; where there are fewer than CALIBRATION_CROPS, topped up with real
     (not synthetic-mask) training crops, so a small validation split still calibrates on 256.
     """
-    from export.classifier import load_crops, load_split_images
-    from train.prepare import is_real, read_index
+    from train.prepare import is_real, load_crops, load_split_images, read_index
 
     images, _ = load_split_images(data, "val")
     missing = CALIBRATION_CROPS - len(images)

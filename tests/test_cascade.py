@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from benchmarks.voc import match, read_voc
 from edge_runtime.__main__ import main
 from edge_runtime.boxes import face_size
 from edge_runtime.image_io import load_image
 from edge_runtime.manifest import DEFAULT_MODELS_DIR
+from edge_runtime.types import Result
 from tests.conftest import DATA, TEST_DATA, needs_shared
+from train.voc import match, read_voc
 
 SEED_PHOTOS = sorted(p for p in TEST_DATA.glob("*_image_*.jpg") if "cropped" not in p.name)
 
@@ -45,7 +46,7 @@ def test_group_photo_yields_every_face_of_40_px_and_more(pipeline):
     big = face_size(truth.boxes) >= 40
     assert big.sum() == 6
     found = np.array([f.box for f in faces])
-    matched = match(truth.boxes, found, np.array([f.score for f in faces]), 0.5)
+    matched = match(truth.boxes, found, np.array([f.confidence for f in faces]), 0.5)
     assert (matched[big] >= 0).all()
     assert all(f.mask is not None and f.gender in ("Female", "Male") for f in faces)
 
@@ -57,12 +58,32 @@ def test_api_takes_arrays_and_paths_alike(pipeline):
     assert from_path.path == str(path) and from_array.path is None
     assert from_path.faces[0].to_dict() == from_array.faces[0].to_dict()
     assert {"decode", "detect", "crop", "mask", "gender"} <= set(from_path.speed)
-    many = list(pipeline.predict_many(SEED_PHOTOS))
-    assert [len(r.faces) for r in many] == [1, 1, 1, 1]
+    many = pipeline(iter(SEED_PHOTOS))
+    assert not isinstance(many, Result)  # a generator for many inputs
+    assert [len(r) for r in many] == [1, 1, 1, 1]
 
 
-def test_photo_without_faces_gives_empty_list(pipeline):
-    assert pipeline.predict(np.full((240, 320, 3), 128, np.uint8)) == []
+def test_result_draws_saves_and_serialises_itself(pipeline, tmp_path: Path):
+    from edge_runtime import Face, Pipeline
+
+    assert Pipeline is type(pipeline)
+    path = TEST_DATA / "female_image_with_mask.jpg"
+    result = pipeline(path)
+    face = next(iter(result))
+    assert isinstance(face, Face) and face is result[0] and face.mask_label == "WithMask"
+    assert face.xywh[2] == pytest.approx(face.box[2] - face.box[0])
+    plotted = result.plot()
+    assert plotted.shape == result.image.shape and (plotted != result.image).any()
+    saved = result.save(tmp_path / "out" / "annotated.png")
+    assert load_image(saved).shape == result.image.shape
+    data = json.loads(result.to_json())
+    assert data == result.to_dict() and data["faces"][0]["confidence"] == round(face.confidence, 4)
+    assert repr(result).startswith(f"Result({path}, ") and "WithMask Female" in repr(result)
+
+
+def test_photo_without_faces_gives_empty_result(pipeline):
+    result = pipeline.predict(np.full((240, 320, 3), 128, np.uint8))
+    assert len(result) == 0 and list(result) == [] and "0 faces" in repr(result)
 
 
 def test_cli_lines_name_mask_and_gender(capsys):

@@ -64,6 +64,16 @@ def test_split_is_stable_and_keeps_a_photo_together():
     a = Path("faces_masked_gender/male/pengeye_cloth_0__12_.jpg")
     b = Path("faces_mask/with_mask/peng_cloth_0__12_.jpg")
     assert split_of(a) == split_of(b)
+    people = {
+        "lfw": [f"lfw_Jennifer_Aniston_{i:04d}.jpg" for i in range(1, 30)],
+        "halfface": [f"halfface_p{n:03d}_{xy}m.jpg" for n in (7, 58) for xy in ("00", "11", "12")],
+    }
+    for names in people.values():  # one person, with or without a mask: one split
+        by_person = {}
+        for name in names:
+            by_person.setdefault(name.rsplit("_", 1)[0], set()).add(split_of(Path(name)))
+        assert all(len(found) == 1 for found in by_person.values())
+    assert len({split_of(Path(f"lfw_Person_{i}_0001.jpg")) for i in range(50)}) == 3
     splits = [split_of(Path(f"x_{i}.jpg")) for i in range(2000)]
     assert splits == [split_of(Path(f"x_{i}.jpg")) for i in range(2000)]
     shares = {s: splits.count(s) / 2000 for s in ("train", "val", "test")}
@@ -123,6 +133,40 @@ def test_export_passes_gate_and_is_listed(trained: Path, prepared: Path, tmp_pat
     keras_row, fp32_row, _ = table["rows"]
     assert fp32_row["accuracy"] == keras_row["accuracy"]
     assert fp32_row["agreement_with_keras"] == 1.0
+
+
+def test_calibrate_then_export_carries_threshold_and_flip(
+    trained: Path, prepared: Path, tmp_path: Path
+):
+    import shutil
+
+    from edge_runtime.classifier import Classifier
+    from export.classifier import export_classifier
+    from train.calibrate import GRID, calibrate
+
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    chosen = calibrate(run, prepared)
+    labels = json.loads((run / "labels.json").read_text())
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert labels["threshold"] == chosen["threshold"] and chosen["threshold"] in GRID
+    assert (
+        labels["flip"]
+        == chosen["flip"]
+        == (chosen["val_accuracy_flip"] - chosen["val_accuracy_plain"] >= 0.005)
+    )
+    assert metrics["calibration"] == chosen and "test_at_0.5_no_flip" in metrics
+
+    labels["flip"] = True  # exported with flip averaging, whatever was chosen
+    (run / "labels.json").write_text(json.dumps(labels))
+    entry = export_classifier(run / "model.keras", prepared, tmp_path / "m" / "mask.onnx")
+    assert entry["test_time_flip"] is True and entry["threshold"] == chosen["threshold"]
+    assert entry["parity"]["float32"]["label_agreement"] == 1.0
+    classifier = Classifier(tmp_path / "m", "mask")
+    crops = np.random.default_rng(0).integers(0, 256, (3, SIZE, SIZE, 3), dtype=np.uint8)
+    single = classifier._run(crops.astype(np.float32))
+    mirrored = classifier._run(crops[:, :, ::-1].astype(np.float32))
+    assert classifier.flip and np.allclose(classifier.predict(crops), (single + mirrored) / 2)
 
 
 def fit_command(data: Path, run: Path, epochs: int, *extra: str) -> list[str]:

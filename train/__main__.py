@@ -58,6 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
     fails.add_argument("--run", type=Path, required=True, help="run folder of fit")
     fails.add_argument("--data", type=Path, required=True, help="its prepared folder")
 
+    calib = sub.add_parser(
+        "calibrate",
+        help="choose a finished run's threshold (equal class error rates) and flip averaging "
+        "on validation",
+    )
+    calib.add_argument("--run", type=Path, required=True, help="run folder of fit")
+    calib.add_argument("--data", type=Path, required=True, help="its prepared folder")
+
     card = sub.add_parser("card", help="print the model card's results from finished runs")
     card.add_argument("--runs", type=Path, default=Path("work/runs"))
     card.add_argument("--models", type=Path, default=Path("models"))
@@ -156,9 +164,18 @@ def main(argv: list[str] | None = None) -> int:
         labels = json.loads((args.run / "labels.json").read_text())
         model = keras.saving.load_model(args.run / "model.keras")
         out = write_failures(
-            model, args.data, args.run / "failures.png", labels["class_names"], labels["threshold"]
+            model,
+            args.data,
+            args.run / "failures.png",
+            labels["class_names"],
+            labels["threshold"],
+            labels.get("flip", False),
         )
         print(f"wrote {out}")
+    elif args.command == "calibrate":
+        from train.calibrate import calibrate
+
+        print(json.dumps(calibrate(args.run, args.data), indent=2))
     elif args.command == "card":
         from train.card import results_markdown
 

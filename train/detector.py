@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from edge_runtime.mtcnn import PIXEL_MEAN, PIXEL_SCALE, normalize
-from export.mtcnn import NETWORKS, keras_network
 from train.detector_data import CROP, NEGATIVE, PART, POSITIVE, Samples
+from train.mtcnn_networks import NETWORKS, keras_network
 
 # Loss weights (face / box / landmarks), the paper's for R-Net and O-Net.
 LOSS_WEIGHTS = {"rnet": (1.0, 0.5, 0.0), "onet": (1.0, 0.5, 1.0)}

@@ -170,7 +170,7 @@ def make_samples(
 ) -> tuple[Samples, dict]:
     """Mine the scenes photos (VOC boxes; the first `limit` by name per folder) and add
     face crops; returns samples and counts."""
-    from benchmarks.voc import read_folder
+    from train.voc import read_folder
 
     rng = np.random.default_rng(seed)
     detector = MTCNN(thresholds=(0.6, 0.3, 0.8))
@@ -239,7 +239,7 @@ def make_samples(
 def box_convention(faces: np.ndarray, found) -> np.ndarray:
     """(M, 4) per annotated face that the reference MTCNN matched at IoU >= 0.5: the centre
     shift of its box (fractions of the annotated width and height) and its size ratio."""
-    from benchmarks.voc import match
+    from train.voc import match
 
     matched = match(faces, found.boxes, found.scores, 0.5)
     hit = np.flatnonzero(matched >= 0)

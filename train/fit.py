@@ -266,13 +266,16 @@ def write_labels(run: Path, prepared: dict) -> dict:
     return labels
 
 
-def write_failures(model, data: Path, out: Path, names, threshold: float) -> Path:
+def write_failures(
+    model, data: Path, out: Path, names, threshold: float, flip: bool = False
+) -> Path:
     """failures.png: the test split's most confident mistakes, from the prepared crops."""
-    from export.classifier import load_split_images
     from train.metrics import plot_failures
+    from train.model import keras_probabilities
+    from train.prepare import load_split_images
 
     images, rows = load_split_images(data)
-    p = model.predict(images, batch_size=64, verbose=0).reshape(-1)
+    p = keras_probabilities(model, images, flip)
     y = np.array([names.index(r["label"]) for r in rows])
     return plot_failures(images, y, p, rows, names, out, threshold)
 

@@ -51,7 +51,15 @@ def binary_metrics(
     for source in sorted(set(sources.tolist())):
         sel = sources == source
         n, k = int(sel.sum()), int((y_true[sel] == y_pred[sel]).sum())
-        per_source[source] = {"accuracy": k / n, "n": n, "ci95": wilson_interval(k, n)}
+        per_source[source] = {
+            "accuracy": k / n,
+            "n": n,
+            "ci95": wilson_interval(k, n),
+            "per_class": {
+                name: _class_errors(y_true[sel], y_pred[sel], c)
+                for c, name in enumerate(class_names)
+            },
+        }
     return {
         "n": len(y_true),
         "accuracy": correct / max(len(y_true), 1),
@@ -61,6 +69,14 @@ def binary_metrics(
         "confusion_rows": "true class, columns predicted, order " + " / ".join(class_names),
         "per_source": per_source,
     }
+
+
+def _class_errors(y_true: np.ndarray, y_pred: np.ndarray, c: int) -> dict:
+    """How many faces of class c there are and the share of them called the other class."""
+    of_class = y_true == c
+    n = int(of_class.sum())
+    wrong = int((y_pred[of_class] != c).sum())
+    return {"n": n, "error_rate": wrong / n if n else None, "ci95": wilson_interval(wrong, n)}
 
 
 def plot_confusion(

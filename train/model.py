@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import keras
+import numpy as np
+
+from edge_runtime.classifier import flip_mean
 
 
 def make_model(input_size: int, weights: str | None = None, dropout: float = 0.5) -> keras.Model:
@@ -23,6 +26,15 @@ def make_model(input_size: int, weights: str | None = None, dropout: float = 0.5
     x = keras.layers.Dropout(dropout, name="head_dropout")(x)
     outputs = keras.layers.Dense(1, activation="sigmoid", name="probability")(x)
     return keras.Model(inputs, outputs, name="efficientnetv2s_binary")
+
+
+def keras_probabilities(model, images: np.ndarray, flip: bool = False) -> np.ndarray:
+    """P(class 1) of a Keras classifier on images; with `flip`, averaged with the mirrors."""
+
+    def run(x: np.ndarray) -> np.ndarray:
+        return model.predict(x, batch_size=64, verbose=0).reshape(-1)
+
+    return flip_mean(run, images) if flip else run(images)
 
 
 def augmentation() -> keras.Sequential:

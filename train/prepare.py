@@ -28,9 +28,15 @@ from train.tasks import SPLIT_ALIASES, TASKS, Task
 
 SPLIT_SHARES = (("train", 0.70), ("val", 0.15), ("test", 0.15))
 INDEX_FIELDS = ("file", "label", "split", "source", "origin", "face_found", "synthetic")
-# Same photo under two names in ../shared/data: faces_masked_gender/pengeye_X is
-# faces_mask/with_mask/peng_X. Names are mapped through these before hashing.
-GROUP_ALIASES = ((re.compile(r"^pengeye_"), "peng_"),)
+# Names that must share a split are mapped to one key before hashing:
+# faces_masked_gender/pengeye_X is faces_mask/with_mask/peng_X (the same photo); an LFW
+# person (lfw_First_Last_0003) and a halfFace person (halfface_p058_11m, with or without
+# the mask) are one group each, so a person never lands in two splits, in any task.
+GROUP_ALIASES = (
+    (re.compile(r"^pengeye_"), "peng_"),
+    (re.compile(r"^(lfw_.+)_\d+$"), r"\1"),
+    (re.compile(r"^(halfface_p\d+)_.*$"), r"\1"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +49,7 @@ class Photo:
 
 
 def group_key(path: Path) -> str:
-    """The name that decides the split: the file stem, with known aliases folded together."""
+    """The name that decides the split: the file stem, with photos of one person folded together."""
     key = path.stem.lower()
     for pattern, replacement in GROUP_ALIASES:
         key = pattern.sub(replacement, key)
@@ -183,6 +189,19 @@ def read_index(out: Path) -> list[dict]:
     """The rows of a prepared folder's index.csv."""
     with open(Path(out) / "index.csv", newline="") as f:
         return list(csv.DictReader(f))
+
+
+def load_split_images(data: Path, split: str = "test") -> tuple[np.ndarray, list[dict]]:
+    """The prepared crops of one split as float32 (N, S, S, 3) 0-255, with their index rows."""
+    rows = [r for r in read_index(data) if r["split"] == split]
+    return load_crops(data, rows), rows
+
+
+def load_crops(data: Path, rows: list[dict]) -> np.ndarray:
+    """The prepared crops of these index rows as float32 (N, S, S, 3) 0-255."""
+    return np.stack(
+        [np.asarray(Image.open(Path(data) / r["file"]).convert("RGB")) for r in rows]
+    ).astype(np.float32)
 
 
 def is_real(row: dict) -> bool:

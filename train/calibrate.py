@@ -1,0 +1,103 @@
+"""`python -m train calibrate`: a run's decision threshold and flip averaging, chosen on validation.
+
+The threshold is the one at which the two classes' validation error rates (women and men,
+for the gender models) are closest, so neither group pays for the other's accuracy.
+Horizontal-flip test-time averaging is kept only if it gains at least `MIN_FLIP_GAIN` of
+validation accuracy, since it doubles the model's cost per face. The choice is written to
+`labels.json` (what export puts into the manifest), `calibration.json`, and `metrics.json`
+is recomputed with it; the test split is only measured, never used to choose.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from train.metrics import binary_metrics
+
+MIN_FLIP_GAIN = 0.005
+GRID = np.round(np.arange(0.02, 0.981, 0.005), 3)
+
+
+def class_error_rates(y: np.ndarray, p: np.ndarray, threshold: float) -> tuple[float, float]:
+    """Share of class 0 called class 1, and of class 1 called class 0, at `threshold`."""
+    y = np.asarray(y, int)
+    return float(np.mean(p[y == 0] > threshold)), float(np.mean(p[y == 1] <= threshold))
+
+
+def balanced_threshold(y: np.ndarray, p: np.ndarray) -> float:
+    """The threshold on a 0.005 grid where both classes' error rates are closest.
+
+    Ties (a flat stretch between two probabilities) go to the higher accuracy, then to the
+    threshold nearest 0.5.
+    """
+    y = np.asarray(y, int)
+
+    def cost(t: float) -> tuple[float, float, float]:
+        e0, e1 = class_error_rates(y, p, t)
+        accuracy = float(np.mean((p > t) == y))
+        return (round(abs(e0 - e1), 6), -accuracy, abs(t - 0.5))
+
+    return float(min(GRID, key=cost))
+
+
+def choose(y: np.ndarray, p: np.ndarray, p_flip: np.ndarray) -> dict:
+    """Threshold and flip decision from validation labels and both kinds of probabilities."""
+    plain_t, flip_t = balanced_threshold(y, p), balanced_threshold(y, p_flip)
+    plain_acc = float(np.mean((p > plain_t) == y))
+    flip_acc = float(np.mean((p_flip > flip_t) == y))
+    flip = flip_acc - plain_acc >= MIN_FLIP_GAIN
+    threshold = flip_t if flip else plain_t
+    chosen = p_flip if flip else p
+    return {
+        "threshold": threshold,
+        "flip": bool(flip),
+        "val_n": len(y),
+        "val_accuracy_at_0.5": float(np.mean((p > 0.5) == y)),
+        "val_error_rates_at_0.5": list(class_error_rates(y, p, 0.5)),
+        "val_accuracy_plain": plain_acc,
+        "val_threshold_plain": plain_t,
+        "val_accuracy_flip": flip_acc,
+        "val_threshold_flip": flip_t,
+        "val_error_rates_chosen": list(class_error_rates(y, chosen, threshold)),
+        "min_flip_gain": MIN_FLIP_GAIN,
+    }
+
+
+def calibrate(run: Path, data: Path) -> dict:
+    """Choose on the validation split, rewrite the run's labels.json and metrics.json."""
+    import keras
+
+    from train.model import keras_probabilities
+    from train.prepare import load_split_images
+
+    run, data = Path(run), Path(data)
+    labels = json.loads((run / "labels.json").read_text())
+    names = labels["class_names"]
+    model = keras.saving.load_model(run / "model.keras")
+    probabilities = {}
+    for split in ("val", "test"):
+        images, rows = load_split_images(data, split)
+        y = np.array([names.index(r["label"]) for r in rows])
+        plain, flipped = (keras_probabilities(model, images, flip) for flip in (False, True))
+        probabilities[split] = (y, plain, flipped, rows)
+    y, p, p_flip, _ = probabilities["val"]
+    calibration = choose(y, p, p_flip)
+    (run / "calibration.json").write_text(json.dumps(calibration, indent=2) + "\n")
+    labels.update(threshold=calibration["threshold"], flip=calibration["flip"])
+    (run / "labels.json").write_text(json.dumps(labels, indent=2) + "\n")
+
+    metrics = json.loads((run / "metrics.json").read_text())
+    for split, (y, p, p_flip, rows) in probabilities.items():
+        chosen = p_flip if calibration["flip"] else p
+        metrics[split] = binary_metrics(
+            y, chosen, names, [r["source"] for r in rows], calibration["threshold"]
+        )
+        metrics[f"{split}_at_0.5_no_flip"] = binary_metrics(
+            y, p, names, [r["source"] for r in rows], 0.5
+        )
+    metrics["calibration"] = calibration
+    (run / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    return calibration
