@@ -32,7 +32,12 @@ from edge_runtime.sources import (
 from edge_runtime.types import Result
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
-SEED_PHOTOS = Path(__file__).resolve().parent.parent / "tests" / "data"
+# The four seed photos `--benchmark` times: package data in a wheel, tests/data in a checkout.
+_PACKAGE = Path(__file__).resolve().parent
+SEED_PHOTOS = next(
+    (d for d in (_PACKAGE / "samples", _PACKAGE.parent / "tests" / "data") if d.is_dir()),
+    _PACKAGE / "samples",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

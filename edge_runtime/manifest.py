@@ -16,9 +16,19 @@ from typing import Any
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = 1
-# The repository's models/ folder; EDGE_MODELS_DIR points the runtime elsewhere.
+_PACKAGE = Path(__file__).resolve().parent
+# Installed from a wheel, the models are package data (edge_runtime/models); in a checkout
+# or an editable install, the repository's models/ folder. EDGE_MODELS_DIR overrides both.
 DEFAULT_MODELS_DIR = Path(
-    os.environ.get("EDGE_MODELS_DIR", Path(__file__).resolve().parent.parent / "models")
+    os.environ.get("EDGE_MODELS_DIR")
+    or next(
+        (
+            d
+            for d in (_PACKAGE / "models", _PACKAGE.parent / "models")
+            if (d / "manifest.json").exists()
+        ),
+        _PACKAGE.parent / "models",
+    )
 )
 
 

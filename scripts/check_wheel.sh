@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The package as a user gets it: build the wheel, install it alone (runtime dependencies
+# only, no TensorFlow) in a fresh venv outside the checkout, and run the CLI on a photo and
+# --benchmark, with the models and sample photos the wheel carries.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+python3 -m pip wheel --quiet --no-deps -w "$work/dist" .
+python3 -m venv "$work/venv"
+"$work/venv/bin/pip" install --quiet "$work"/dist/*.whl
+cd "$work"  # away from the checkout, so nothing is imported or read from it
+if "$work/venv/bin/python" -c "import tensorflow" 2>/dev/null; then
+    echo "check_wheel: tensorflow is installed with the runtime" >&2
+    exit 1
+fi
+"$work/venv/bin/python" -m edge_runtime "$root/tests/data/male_image_with_mask.jpg" --json \
+    | "$work/venv/bin/python" -c '
+import json, sys
+result = json.loads(sys.stdin.read())
+assert len(result["faces"]) == 1 and result["faces"][0]["mask"] is True, result
+print("wheel: photo ok:", result["faces"][0]["gender"], result["faces"][0]["p_gender"])
+'
+"$work/venv/bin/python" -m edge_runtime --benchmark --runs 1 | tail -n 3
+echo "wheel: ok ($(du -h "$work"/dist/*.whl | cut -f1))"
