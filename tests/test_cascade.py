@@ -36,7 +36,6 @@ def test_seed_photos_get_the_labels_their_names_say(pipeline, path: Path):
     face = faces[0]
     assert face.mask == ("with_mask" in path.name)
     assert face.gender == ("Male" if path.name.startswith("male") else "Female")
-    assert 0.5 <= face.p_gender <= 1.0 and 0.0 <= face.p_mask <= 1.0
 
 
 def test_group_photo_yields_every_face_of_40_px_and_more(pipeline):
@@ -161,7 +160,11 @@ def test_video_frames_are_processed(tmp_path: Path, capsys):
 
 def test_tampered_classifier_is_refused_with_exit_two(tmp_path: Path, capsys):
     models = tmp_path / "models"
-    shutil.copytree(DEFAULT_MODELS_DIR, models)
+    models.mkdir()
+    for item in DEFAULT_MODELS_DIR.iterdir():  # links: only the damaged file is a copy
+        (models / item.name).symlink_to(item)
+    (models / "gender_masked.onnx").unlink()
+    shutil.copy(DEFAULT_MODELS_DIR / "gender_masked.onnx", models / "gender_masked.onnx")
     with open(models / "gender_masked.onnx", "r+b") as f:
         f.seek(1000)
         byte = f.read(1)

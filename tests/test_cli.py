@@ -8,44 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from PIL import Image
 
 from edge_runtime.__main__ import main
 from tests.conftest import ROOT, TEST_DATA
 
 GOOD = TEST_DATA / "male_image_with_mask.jpg"
-
-
-@pytest.fixture()
-def messy_folder(tmp_path: Path) -> Path:
-    """A batch with good photos and every kind of broken file, side by side."""
-    folder = tmp_path / "batch"
-    folder.mkdir()
-    shutil.copy(GOOD, folder / "a_good.jpg")
-    (folder / "b_empty.jpg").write_bytes(b"")
-    (folder / "c_text.jpg").write_text("not a photo")
-    (folder / "d_truncated.jpg").write_bytes(GOOD.read_bytes()[:4000])
-    Image.new("1", (12000, 12000)).save(folder / "e_huge.png")
-    Image.new("RGB", (1, 1)).save(folder / "f_dot.png")
-    Image.open(GOOD).convert("CMYK").save(folder / "g_cmyk.jpg")
-    shutil.copy(TEST_DATA / "female_image_without_mask.jpg", folder / "h_good.jpg")
-    return folder
-
-
-def test_batch_goes_on_past_failures(messy_folder: Path, capsys):
-    code = main([str(messy_folder), "--json", "--faces-only"])
-    out, err = capsys.readouterr()
-    results = {Path(r["path"]).name: r["faces"] for r in map(json.loads, out.splitlines())}
-    assert code == 1
-    assert sorted(results) == ["a_good.jpg", "f_dot.png", "g_cmyk.jpg", "h_good.jpg"]
-    assert len(results["a_good.jpg"]) == 1 and len(results["h_good.jpg"]) == 1
-    assert len(results["g_cmyk.jpg"]) == 1
-    assert results["f_dot.png"] == []
-    errors = err.strip().splitlines()
-    assert len(errors) == 4
-    assert all(line.startswith("error: ") for line in errors)
-    assert "Traceback" not in err
 
 
 def test_all_good_exits_zero_and_no_face_is_an_answer(tmp_path: Path, capsys):

@@ -66,6 +66,7 @@ def photos() -> list[Path]:
     return voc + webcam
 
 
+@pytest.mark.slow
 @pytest.mark.shared_data
 def test_parity_with_reference_mtcnn(detector):
     needs_shared(DATA / "scenes_voc")
