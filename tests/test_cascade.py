@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -20,6 +21,15 @@ from tests.conftest import DATA, TEST_DATA, needs_shared
 from train.voc import match, read_voc
 
 SEED_PHOTOS = sorted(p for p in TEST_DATA.glob("*_image_*.jpg") if "cropped" not in p.name)
+# A known miss of the shipped gender_masked model (models/README.md, "gender_masked"):
+# strict, so the day a model gets it right the test says so.
+KNOWN_MISS = pytest.mark.xfail(
+    strict=True, reason="gender_masked calls this masked woman Male (p = 0.56); see the card"
+)
+SEED_CASES = [
+    pytest.param(p, marks=KNOWN_MISS) if p.name == "female_image_with_mask.jpg" else p
+    for p in SEED_PHOTOS
+]
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +39,7 @@ def pipeline():
     return Pipeline()
 
 
-@pytest.mark.parametrize("path", SEED_PHOTOS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", SEED_CASES, ids=lambda p: p.stem)
 def test_seed_photos_get_the_labels_their_names_say(pipeline, path: Path):
     faces = pipeline.predict(path)
     assert len(faces) == 1
@@ -77,7 +87,7 @@ def test_result_draws_saves_and_serialises_itself(pipeline, tmp_path: Path):
     assert load_image(saved).shape == result.image.shape
     data = json.loads(result.to_json())
     assert data == result.to_dict() and data["faces"][0]["confidence"] == round(face.confidence, 4)
-    assert repr(result).startswith(f"Result({path}, ") and "WithMask Female" in repr(result)
+    assert repr(result).startswith(f"Result({path}, 260x260, 1 faces: WithMask {face.gender}")
 
 
 def test_photo_without_faces_gives_empty_result(pipeline):
@@ -90,7 +100,7 @@ def test_cli_lines_name_mask_and_gender(capsys):
     assert main([str(path)]) == 0
     line = capsys.readouterr().out.strip()
     assert line.startswith(f"{path}  face 1  (")
-    assert "  WithMask " in line and "%  Female " in line and line.endswith("%")
+    assert re.fullmatch(r".*  WithMask \d+\.\d%  (Female|Male) \d+\.\d%", line)
 
 
 def test_cli_batch_with_bad_inputs_reports_and_goes_on(tmp_path: Path, capsys):

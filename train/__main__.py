@@ -85,7 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--lr", type=float, default=1e-3)
     fit.add_argument("--schedule", choices=["cosine", "constant"], default="cosine")
     fit.add_argument("--warmup-epochs", type=float, default=0.0)
-    fit.add_argument("--class-weight", choices=["none", "balanced"], default="balanced")
+    fit.add_argument(
+        "--class-weight",
+        choices=["none", "balanced", "per_source"],
+        default="balanced",
+        help="balanced: both classes weigh the same; per_source: the same within each source",
+    )
     fit.add_argument("--patience", type=int, default=4, help="early-stopping patience (epochs)")
     fit.add_argument("--max-train", type=int, default=None, help="cap training crops per class")
     fit.add_argument(

@@ -72,6 +72,27 @@ def repeat_real(items: list, real: Sequence[bool], times: int) -> list:
     return items + real_items * (times - 1)
 
 
+def sample_weights(rows: list[dict], class_names: Sequence[str], mode: str) -> list[float]:
+    """One training weight per row. "balanced": both classes weigh the same in total.
+    "per_source": both classes weigh the same within each source (file-name prefix), so a
+    source whose faces are mostly one gender (halfFace: 93% men) cannot teach the model
+    that its look means that gender; each source keeps its total weight. "none": all 1."""
+    if mode == "none":
+        return [1.0] * len(rows)
+    key = (lambda r: r["source"]) if mode == "per_source" else (lambda r: "")
+    groups: dict[str, list[int]] = {}
+    for i, row in enumerate(rows):
+        groups.setdefault(key(row), []).append(i)
+    weights = [1.0] * len(rows)
+    for members in groups.values():
+        labels = [class_names.index(rows[i]["label"]) for i in members]
+        counts = np.bincount(labels, minlength=2)
+        present = int((counts > 0).sum())
+        for i, label in zip(members, labels, strict=True):
+            weights[i] = len(members) / (present * counts[label])
+    return weights
+
+
 def make_dataset(
     rows: list[dict],
     root: Path,
@@ -81,14 +102,14 @@ def make_dataset(
     training: bool,
     seed: int,
     pad_to: int | None = None,
-    class_weight: dict[int, float] | None = None,
+    weights: Sequence[float] | None = None,
 ):
     """tf.data of (float32 image in 0-255, label, weight): cached decode, augmentation if training.
 
-    Weights carry the class weights in training (1 elsewhere). pad_to: with several
-    replicas, evaluation sets are padded to a multiple of it with zero-weight copies, so no
-    replica gets an empty batch and the padding changes no metric; training then drops its
-    last partial batch.
+    `weights`: one sample weight per row in training (class balancing; 1 elsewhere).
+    pad_to: with several replicas, evaluation sets are padded to a multiple of it with
+    zero-weight copies, so no replica gets an empty batch and the padding changes no
+    metric; training then drops its last partial batch.
     """
     import tensorflow as tf
 
@@ -96,7 +117,7 @@ def make_dataset(
 
     paths = [str(root / r["file"]) for r in rows]
     labels = [float(class_names.index(r["label"])) for r in rows]
-    weights = [class_weight[int(y)] if class_weight else 1.0 for y in labels]
+    weights = list(weights) if weights is not None else [1.0] * len(rows)
     if pad_to and not training and len(rows) % pad_to:
         extra = pad_to - len(rows) % pad_to
         paths, labels, weights = (
@@ -165,13 +186,11 @@ def fit(config: FitConfig) -> dict:
     val_rows, test_rows = split_rows(rows, "val"), split_rows(rows, "test")
     names = list(task.class_names)
     counts = np.bincount([names.index(r["label"]) for r in train_rows], minlength=2)
-    class_weight = None
-    if config.class_weight == "balanced":
-        class_weight = {c: len(train_rows) / (2 * max(int(n), 1)) for c, n in enumerate(counts)}
+    weights = sample_weights(train_rows, names, config.class_weight)
     replicas = strategy.num_replicas_in_sync
     pad_to = config.batch_size if replicas > 1 else None
     train_ds = make_dataset(
-        train_rows, data, names, size, config.batch_size, True, config.seed, pad_to, class_weight
+        train_rows, data, names, size, config.batch_size, True, config.seed, pad_to, weights
     )
     val_ds = make_dataset(
         val_rows, data, names, size, config.batch_size, False, config.seed, pad_to

@@ -1,0 +1,40 @@
+"""Training sample weights: class balance overall, or within each source."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from train.fit import sample_weights
+
+NAMES = ["Female", "Male"]
+
+
+def rows(source: str, female: int, male: int) -> list[dict]:
+    return [{"source": source, "label": "Female"}] * female + [
+        {"source": source, "label": "Male"}
+    ] * male
+
+
+def weight_by(data: list[dict], weights: list[float], source: str, label: str) -> float:
+    return sum(
+        w
+        for r, w in zip(data, weights, strict=True)
+        if (r["source"], r["label"]) == (source, label)
+    )
+
+
+def test_per_source_balances_each_source_and_keeps_its_total():
+    data = rows("halfface", 2, 18) + rows("pengeye", 30, 10)
+    weights = sample_weights(data, NAMES, "per_source")
+    for source, n in (("halfface", 20), ("pengeye", 40)):
+        female, male = (weight_by(data, weights, source, c) for c in NAMES)
+        assert np.isclose(female, male) and np.isclose(female + male, n)
+
+
+def test_balanced_only_evens_the_classes_overall():
+    data = rows("halfface", 2, 18) + rows("pengeye", 30, 10)
+    weights = sample_weights(data, NAMES, "balanced")
+    assert np.isclose(sum(weights[:20]), 2 * 60 / 64 + 18 * 60 / 56)  # still mostly Male
+    female = sum(w for r, w in zip(data, weights, strict=True) if r["label"] == "Female")
+    assert np.isclose(female, sum(weights) / 2)
+    assert sample_weights(data, NAMES, "none") == [1.0] * 60
