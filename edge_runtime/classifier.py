@@ -60,10 +60,19 @@ class Classifier:
         return self.session.run(["probability"], {"image": batch})[0].reshape(-1)
 
 
+def plain_and_flip_mean(
+    predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """`predict` on NHWC images, and its mean over the images and their mirror images,
+    from one batch (calibration needs both; it compares them)."""
+    both = predict(np.concatenate([images, images[:, :, ::-1]]))
+    plain = both[: len(images)]
+    return plain, (plain + both[len(images) :]) / 2
+
+
 def flip_mean(predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray) -> np.ndarray:
     """Mean of `predict` on NHWC images and on their mirror images, in one batch.
 
     Test-time flip averaging, shared by the runtime, calibration, export and benchmarks.
     """
-    both = predict(np.concatenate([images, images[:, :, ::-1]]))
-    return (both[: len(images)] + both[len(images) :]) / 2
+    return plain_and_flip_mean(predict, images)[1]

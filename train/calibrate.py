@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_runtime.classifier import plain_and_flip_mean
 from train.metrics import binary_metrics
 
 MIN_FLIP_GAIN = 0.005
@@ -81,7 +82,7 @@ def calibrate(run: Path, data: Path) -> dict:
     for split in ("val", "test"):
         images, rows = load_split_images(data, split)
         y = np.array([names.index(r["label"]) for r in rows])
-        plain, flipped = (keras_probabilities(model, images, flip) for flip in (False, True))
+        plain, flipped = plain_and_flip_mean(lambda x: keras_probabilities(model, x), images)
         probabilities[split] = (y, plain, flipped, rows)
     y, p, p_flip, _ = probabilities["val"]
     calibration = choose(y, p, p_flip)
