@@ -32,18 +32,18 @@ def weights_kind(path: Path) -> str:
 
 def compare_variants(keras_path: Path, data: Path, onnx_paths: list[Path]) -> dict:
     """Accuracy, agreement and max |dp| of Keras and each ONNX file on the test split."""
-    import keras
 
     from export.classifier import onnx_probabilities
     from train.model import keras_probabilities
     from train.prepare import load_split_images
+    from train.run_model import load_run_model
 
     labels = json.loads((Path(keras_path).parent / "labels.json").read_text())
     names, threshold = labels["class_names"], labels["threshold"]
     flip = bool(labels.get("flip", False))
     images, rows = load_split_images(data)
     truth = np.array([names.index(r["label"]) for r in rows])
-    keras_p = keras_probabilities(keras.saving.load_model(keras_path), images, flip)
+    keras_p = keras_probabilities(load_run_model(keras_path), images, flip)
     variants = [{"variant": "keras", "file": str(keras_path), "p": keras_p}]
     for path in onnx_paths:
         p = onnx_probabilities(str(path), images, flip=flip)

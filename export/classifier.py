@@ -107,7 +107,6 @@ def export_classifier(
     weights: "float32", "float16" (stored half size, computed in float32) or "int8"
     (static QDQ quantization, gated on test accuracy).
     """
-    import keras
     import onnx
 
     run = Path(keras_path).parent
@@ -117,8 +116,9 @@ def export_classifier(
     )
     from train.model import keras_probabilities
     from train.prepare import load_split_images
+    from train.run_model import load_run_model
 
-    model = keras.saving.load_model(keras_path)
+    model = load_run_model(keras_path)
     images, rows = load_split_images(data)
     flip = bool(labels.get("flip", False))
     keras_p = keras_probabilities(model, images, flip)

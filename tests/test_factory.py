@@ -235,14 +235,13 @@ def test_repeat_real_only_where_synthetic_masks_are_mixed_in():
 
 
 @pytest.mark.slow
-def test_packed_run_loads_back_into_a_tensorflow_model(prepared: Path, tmp_path: Path):
-    """The GPU path on this machine's backend: pack -> fit_packed -> float16 parts -> load."""
-    import keras
+def test_packed_data_writes_the_same_run_folder(prepared: Path, trained: Path, tmp_path: Path):
+    """The GPU path on this machine's backend: pack -> fit on the .npz -> float16 parts
+    -> a run folder that loads (model.keras rebuilt from the parts) like a folder run's."""
     from PIL import Image
 
-    from train.__main__ import main as train_main
-    from train.fit_packed import PART_BYTES
     from train.packed import load_packed, pack
+    from train.run_model import PART_BYTES, load_run_model
 
     pack(prepared, tmp_path / "mask.npz")
     packed = load_packed(tmp_path / "mask.npz")
@@ -252,21 +251,17 @@ def test_packed_run_loads_back_into_a_tensorflow_model(prepared: Path, tmp_path:
     assert np.abs(packed["image"][0] - first).mean() < 3  # JPEG quality 95
 
     run = tmp_path / "run"
-    result = subprocess.run(
-        [sys.executable, "-m", "train.fit_packed", "--phase", "mask", str(tmp_path / "mask.npz"),
-         "0", "1e-3", "--out", str(run), "--batch-size", "8"],
-        cwd=ROOT, capture_output=True, text=True,
-    )  # fmt: skip
+    command = fit_command(tmp_path / "mask.npz", run, 1, "--half-parts")
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
-    summary = json.loads((run / "mask" / "summary.json").read_text())
-    assert summary["epochs"] == 1 and len(summary["history"]) == 1
-    assert all((run / "mask" / p).stat().st_size <= PART_BYTES for p in summary["parts"])
+    assert "arrays" in result.stdout
+    assert {p.name for p in trained.iterdir()} <= {p.name for p in run.iterdir()}
+    parts = sorted(run.glob("weights16.npz.part*"))
+    assert parts and all(p.stat().st_size <= PART_BYTES for p in parts)
 
-    back = tmp_path / "back"
-    assert train_main(["from-weights", "--weights", str(run / "mask" / "weights.npz"),
-                       "--data", str(prepared), "--out", str(back)]) == 0  # fmt: skip
-    assert json.loads((back / "labels.json").read_text())["input_size"] == SIZE
-    model = keras.saving.load_model(back / "model.keras")
-    test = packed["split"] == 2
-    p = model.predict(packed["image"][test].astype(np.float32), verbose=0).reshape(-1)
-    assert np.abs(p - np.array(summary["test_p"])).max() < 0.02  # float16 weights
+    images = packed["image"][packed["split"] == 2].astype(np.float32)
+    original = load_run_model(run).predict(images, verbose=0).reshape(-1)
+    (run / "model.keras").unlink()
+    rebuilt = load_run_model(run).predict(images, verbose=0).reshape(-1)
+    assert (run / "model.keras").exists()
+    assert np.abs(rebuilt - original).max() < 0.02  # float16 weights

@@ -1,4 +1,4 @@
-"""`python -m train prepare|fit|pack|from-weights|...`: the model factory's command line."""
+"""`python -m train prepare|fit|calibrate|pack|...`: the model factory's command line."""
 
 from __future__ import annotations
 
@@ -40,15 +40,6 @@ def build_parser() -> argparse.ArgumentParser:
     packer.add_argument("--data", type=Path, required=True, help="folder written by prepare")
     packer.add_argument("--out", type=Path, required=True, help=".npz path")
 
-    unpack = sub.add_parser(
-        "from-weights", help="a .keras model from train.fit_packed's float16 weights"
-    )
-    unpack.add_argument("--weights", type=Path, required=True, help="weights.npz (or its parts)")
-    unpack.add_argument("--data", type=Path, required=True, help="the prepared folder it used")
-    unpack.add_argument(
-        "--out", type=Path, required=True, help="run folder: model.keras and labels.json"
-    )
-
     sheet = sub.add_parser("sheet", help="PNG sheet of synthetic masks drawn on real faces")
     sheet.add_argument("--data", type=Path, required=True, help="unmasked faces (class folders)")
     sheet.add_argument("--out", type=Path, required=True, help="PNG path")
@@ -72,7 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     fit = sub.add_parser("fit", help="train one classifier on a prepared folder")
     fit.add_argument("--task", choices=sorted(TASKS), required=True)
-    fit.add_argument("--data", type=Path, required=True, help="folder written by prepare")
+    fit.add_argument(
+        "--data",
+        type=Path,
+        required=True,
+        help="folder written by prepare, or its packed .npz (any Keras backend)",
+    )
     fit.add_argument("--out", type=Path, required=True, help="run folder (resumes if present)")
     fit.add_argument(
         "--weights",
@@ -111,6 +107,17 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         help="start from this .keras model's weights (same architecture and size)",
+    )
+    fit.add_argument(
+        "--time-limit",
+        type=float,
+        default=None,
+        help="minutes: stop after the epoch that passes it (the best epoch is kept)",
+    )
+    fit.add_argument(
+        "--half-parts",
+        action="store_true",
+        help="also write float16 weights in parts of <= 15 MiB (to bring back from a GPU machine)",
     )
 
     det = sub.add_parser(
@@ -162,12 +169,11 @@ def main(argv: list[str] | None = None) -> int:
         mask_sheet(args.data, args.out, args.count)
         print(f"wrote {args.out}")
     elif args.command == "failures":
-        import keras
-
         from train.fit import write_failures
+        from train.run_model import load_run_model
 
         labels = json.loads((args.run / "labels.json").read_text())
-        model = keras.saving.load_model(args.run / "model.keras")
+        model = load_run_model(args.run)
         out = write_failures(
             model,
             args.data,
@@ -195,17 +201,6 @@ def main(argv: list[str] | None = None) -> int:
         from train.packed import pack
 
         print(json.dumps(pack(args.data, args.out)))
-    elif args.command == "from-weights":
-        from train.fit import write_labels
-        from train.fit_packed import load_weights_npz
-        from train.model import make_model
-
-        args.out.mkdir(parents=True, exist_ok=True)
-        labels = write_labels(args.out, json.loads((args.data / "prepare.json").read_text()))
-        model = make_model(labels["input_size"])
-        load_weights_npz(model, args.weights)
-        model.save(args.out / "model.keras")
-        print(f"wrote {args.out / 'model.keras'}")
     elif args.command == "detector":
         from train.detector import DetectorFitConfig, fit_network
         from train.detector_data import prepare_detector_data

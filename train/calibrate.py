@@ -69,15 +69,14 @@ def choose(y: np.ndarray, p: np.ndarray, p_flip: np.ndarray) -> dict:
 
 def calibrate(run: Path, data: Path) -> dict:
     """Choose on the validation split, rewrite the run's labels.json and metrics.json."""
-    import keras
-
     from train.model import keras_probabilities
     from train.prepare import load_split_images
+    from train.run_model import load_run_model
 
     run, data = Path(run), Path(data)
     labels = json.loads((run / "labels.json").read_text())
     names = labels["class_names"]
-    model = keras.saving.load_model(run / "model.keras")
+    model = load_run_model(run)
     probabilities = {}
     for split in ("val", "test"):
         images, rows = load_split_images(data, split)

@@ -1,9 +1,15 @@
-"""`python -m train fit`: train one classifier on prepared crops, resumable, then measure it.
+"""`python -m train fit`: the one training recipe, resumable, then the run measured.
 
-The run folder holds everything: `backup/` (Keras BackupAndRestore: weights, optimizer and
-epoch, written every epoch, so a killed run continues where it stopped), `best.keras`,
-`history.csv`, and at the end `model.keras`, `labels.json`, `metrics.json`,
-`confusion_matrix.png` and `training_curves.png`. Evaluation never augments.
+The data is a folder written by `prepare` (read through tf.data on TensorFlow) or a packed
+`.npz` of it (`python -m train pack`: in-memory arrays on any Keras backend, JAX on a GPU
+machine). Both paths share everything else: the rows chosen, class weights, the learning
+rate schedule, augmentation (layers inside the training model, so any backend runs them),
+the best-epoch choice, metrics at the task's threshold, and the run folder: `backup/`
+(Keras BackupAndRestore, every epoch, so a killed run continues where it stopped),
+`best.keras` and `best.json`, `history.csv`, and at the end `model.keras`, `labels.json`,
+`metrics.json`, `confusion_matrix.png` and `training_curves.png` (with `--half-parts`
+also float16 weight parts small enough to bring back from a GPU machine). Evaluation
+never augments.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from train.metrics import binary_metrics, plot_confusion, plot_history
-from train.prepare import is_real, read_index
+from train.prepare import is_real, load_crops, read_index
 from train.tasks import TASKS
 
 
@@ -41,6 +47,8 @@ class FitConfig:
     distribute: str = "none"
     init_from: Path | None = None
     real_repeat: int = 1
+    time_limit: float | None = None
+    half_parts: bool = False
 
 
 def split_rows(
@@ -93,6 +101,42 @@ def sample_weights(rows: list[dict], class_names: Sequence[str], mode: str) -> l
     return weights
 
 
+def read_rows(data: Path) -> tuple[dict, list[dict], np.ndarray | None]:
+    """prepare.json, index rows and, for a packed file, its decoded images (else None).
+
+    A packed file's rows carry `index`, their position in the image array.
+    """
+    data = Path(data)
+    if data.suffix != ".npz":
+        return json.loads((data / "prepare.json").read_text()), read_index(data), None
+    from train.packed import SPLITS, load_packed
+
+    packed = load_packed(data)
+    names = packed["prepare"]["class_names"]
+    rows = [
+        {
+            "index": i,
+            "label": names[int(label)],
+            "split": SPLITS[int(split)],
+            "source": str(source),
+            "synthetic": "1" if synthetic else "0",
+        }
+        for i, (label, split, source, synthetic) in enumerate(
+            zip(
+                packed["label"], packed["split"], packed["source"], packed["synthetic"], strict=True
+            )
+        )
+    ]
+    return packed["prepare"], rows, packed["image"]
+
+
+def crops_of(data: Path, rows: list[dict], images: np.ndarray | None) -> np.ndarray:
+    """float32 crops (0-255) of these rows, from the packed images or the prepared PNGs."""
+    if images is None:
+        return load_crops(data, rows)
+    return images[[r["index"] for r in rows]].astype(np.float32)
+
+
 def make_dataset(
     rows: list[dict],
     root: Path,
@@ -104,16 +148,14 @@ def make_dataset(
     pad_to: int | None = None,
     weights: Sequence[float] | None = None,
 ):
-    """tf.data of (float32 image in 0-255, label, weight): cached decode, augmentation if training.
+    """tf.data of (float32 image in 0-255, label, weight) read from a prepared folder, cached.
 
-    `weights`: one sample weight per row in training (class balancing; 1 elsewhere).
-    pad_to: with several replicas, evaluation sets are padded to a multiple of it with
-    zero-weight copies, so no replica gets an empty batch and the padding changes no
-    metric; training then drops its last partial batch.
+    `weights`: one sample weight per row (1 where None). pad_to: with several replicas,
+    evaluation sets are padded to a multiple of it with zero-weight copies, so no replica
+    gets an empty batch and the padding changes no (weighted) metric; training then drops
+    its last partial batch.
     """
     import tensorflow as tf
-
-    from train.model import augmentation
 
     paths = [str(root / r["file"]) for r in rows]
     labels = [float(class_names.index(r["label"])) for r in rows]
@@ -135,40 +177,117 @@ def make_dataset(
     ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE).cache()
     if training:
         ds = ds.shuffle(len(rows), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch, drop_remainder=bool(training and pad_to))
+    return ds.batch(batch, drop_remainder=bool(training and pad_to)).prefetch(tf.data.AUTOTUNE)
+
+
+def array_inputs(
+    images: np.ndarray,
+    rows: list[dict],
+    class_names,
+    batch: int,
+    weights: Sequence[float] | None = None,
+    training: bool = False,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(x, y, sample weight) arrays for `model.fit`, in whole batches so a compiled step
+    keeps one shape: training is shuffled (seeded) and cut, evaluation padded with
+    zero-weight copies."""
+    x = crops_of(Path(), rows, images)
+    y = np.array([class_names.index(r["label"]) for r in rows], np.float32)
+    w = np.asarray(weights if weights is not None else [1.0] * len(rows), np.float32)
     if training:
-        augment = augmentation()
-        ds = ds.map(
-            lambda x, y, w: (augment(x, training=True), y, w), num_parallel_calls=tf.data.AUTOTUNE
-        )
-    return ds.prefetch(tf.data.AUTOTUNE)
+        keep = np.random.default_rng(seed).permutation(len(rows))
+        keep = keep[: max(len(rows) // batch, 1) * batch]
+        return x[keep], y[keep], w[keep]
+    extra = (-len(rows)) % batch
+    if extra:
+        x = np.concatenate([x, np.repeat(x[:1], extra, axis=0)])
+        y = np.concatenate([y, np.repeat(y[:1], extra)])
+        w = np.concatenate([w, np.zeros(extra, np.float32)])
+    return x, y, w
 
 
-def _strategy(kind: str):
-    """MirroredStrategy over all GPUs; on a CPU-only machine over two logical CPUs (a test)."""
-    import tensorflow as tf
+def learning_rate(config: FitConfig, steps_per_epoch: int):
+    """Constant, or cosine decay over all epochs after an optional linear warm-up."""
+    import keras
 
-    if kind != "mirrored":
-        return tf.distribute.get_strategy()
-    if tf.config.list_physical_devices("GPU"):
-        return tf.distribute.MirroredStrategy()
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(
-        cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
+    if config.schedule != "cosine":
+        return config.lr
+    warmup = int(config.warmup_epochs * steps_per_epoch)
+    return keras.optimizers.schedules.CosineDecay(
+        0.0 if warmup else config.lr,
+        decay_steps=max(config.epochs * steps_per_epoch - warmup, 1),
+        warmup_target=config.lr if warmup else None,
+        warmup_steps=warmup,
     )
-    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+
+
+def training_model(base, size: int):
+    """`base` behind the augmentation layers: what `fit` trains (augmentation is inactive
+    at evaluation, so validation scores `base` itself). Under JAX the layers are marked
+    jit-compilable: Keras marks RandomRotation/Zoom/Translation otherwise (true of
+    TensorFlow's kernels), which turns off jit for the whole step (32 images/s on an H200,
+    against about 3,600 with it)."""
+    import keras
+
+    from train.model import augmentation
+
+    augment = augmentation()
+    if keras.backend.backend() == "jax":
+        for layer in (augment, *augment.layers):
+            layer.supports_jit = True
+    inputs = keras.Input((size, size, 3), name="image")
+    return keras.Model(inputs, base(augment(inputs)), name="train_model")
+
+
+def _callbacks(out: Path, base, config: FitConfig) -> list:
+    """Resume, keep the best epoch, stop early or at the time limit, log every epoch."""
+    import keras
+
+    class KeepBest(keras.callbacks.Callback):
+        """Save `base` to best.keras when validation accuracy rises (ties: lower loss).
+        The best score lives in best.json, so a resumed run still compares against it."""
+
+        def on_epoch_end(self, epoch, logs=None):
+            record = out / "best.json"
+            best = json.loads(record.read_text()) if record.exists() else None
+            score = (logs["val_accuracy"], -logs["val_loss"])
+            if best is None or score > (best["val_accuracy"], -best["val_loss"]):
+                base.save(out / "best.keras")
+                record.write_text(
+                    json.dumps(
+                        {"epoch": epoch + 1, "val_accuracy": score[0], "val_loss": -score[1]}
+                    )
+                )
+
+    class TimeLimit(keras.callbacks.Callback):
+        """Stop after the epoch that passes `--time-limit` minutes (the best one is kept)."""
+
+        def on_train_begin(self, logs=None):
+            self.started = time.time()
+
+        def on_epoch_end(self, epoch, logs=None):
+            if config.time_limit and time.time() - self.started > 60 * config.time_limit:
+                self.model.stop_training = True
+
+    return [
+        keras.callbacks.BackupAndRestore(str(out / "backup")),
+        KeepBest(),
+        keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=config.patience),
+        keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
+        TimeLimit(),
+    ]
 
 
 def fit(config: FitConfig) -> dict:
     """Train (or resume) and evaluate; returns the metrics also written to metrics.json."""
     import keras
-    import tensorflow as tf
 
-    from train.model import make_model
+    from train.model import keras_probabilities, make_model
 
     task = TASKS[config.task]
     data, out = Path(config.data), Path(config.out)
-    prepared = json.loads((data / "prepare.json").read_text())
+    prepared, rows, images = read_rows(data)
     if prepared["task"] != task.name:
         raise SystemExit(f"{data} was prepared for task {prepared['task']}, not {task.name}")
     size = int(prepared["size"])
@@ -177,82 +296,84 @@ def fit(config: FitConfig) -> dict:
         return json.loads((out / "metrics.json").read_text())
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(asdict(config), indent=2, default=str) + "\n")
-    strategy = _strategy(config.distribute)
     keras.utils.set_random_seed(config.seed)
+    on_arrays = images is not None or keras.backend.backend() != "tensorflow"
+    if on_arrays and images is None:
+        images = load_crops(data, rows)
+        rows = [{**r, "index": i} for i, r in enumerate(rows)]
+    strategy = _strategy(config.distribute)
 
-    rows = read_index(data)
     train_rows = split_rows(rows, "train", config.max_train, config.seed)
     train_rows = repeat_real(train_rows, [is_real(r) for r in train_rows], config.real_repeat)
-    val_rows, test_rows = split_rows(rows, "val"), split_rows(rows, "test")
+    val_rows = [r for r in split_rows(rows, "val") if is_real(r)]
+    test_rows = [r for r in split_rows(rows, "test") if is_real(r)]
     names = list(task.class_names)
     counts = np.bincount([names.index(r["label"]) for r in train_rows], minlength=2)
     weights = sample_weights(train_rows, names, config.class_weight)
-    replicas = strategy.num_replicas_in_sync
-    pad_to = config.batch_size if replicas > 1 else None
-    train_ds = make_dataset(
-        train_rows, data, names, size, config.batch_size, True, config.seed, pad_to, weights
-    )
-    val_ds = make_dataset(
-        val_rows, data, names, size, config.batch_size, False, config.seed, pad_to
-    )
-
-    steps = int(np.ceil(len(train_rows) / config.batch_size))
-    if config.schedule == "cosine":
-        warmup = int(config.warmup_epochs * steps)
-        lr = keras.optimizers.schedules.CosineDecay(
-            0.0 if warmup else config.lr,
-            decay_steps=max(config.epochs * steps - warmup, 1),
-            warmup_target=config.lr if warmup else None,
-            warmup_steps=warmup,
-        )
+    batch = config.batch_size
+    if on_arrays:
+        x, y, w = array_inputs(images, train_rows, names, batch, weights, True, config.seed)
+        train_args = {"x": x, "y": y, "sample_weight": w, "batch_size": batch, "shuffle": True}
+        validation = array_inputs(images, val_rows, names, batch)
+        steps = len(x) // batch
     else:
-        lr = config.lr
+        pad_to = batch if strategy.num_replicas_in_sync > 1 else None
+        args = (names, size, batch)
+        train_args = {
+            "x": make_dataset(train_rows, data, *args, True, config.seed, pad_to, weights)
+        }
+        validation = make_dataset(val_rows, data, *args, False, config.seed, pad_to)
+        steps = int(np.ceil(len(train_rows) / batch))
+
     with strategy.scope():
-        model = make_model(size, None if config.weights == "none" else config.weights)
+        base = make_model(size, None if config.weights == "none" else config.weights)
         if config.init_from:
             # e.g. the masked-gender model starts from the unmasked-gender one: same faces,
             # same classes, only the lower half now hidden.
-            model.load_weights(config.init_from)
+            base.load_weights(config.init_from)
+        model = training_model(base, size)
         model.compile(
-            optimizer=keras.optimizers.Adam(lr), loss="binary_crossentropy", metrics=["accuracy"]
+            optimizer=keras.optimizers.Adam(learning_rate(config, steps)),
+            loss="binary_crossentropy",
+            weighted_metrics=[keras.metrics.BinaryAccuracy("accuracy", threshold=task.threshold)],
+            jit_compile=keras.backend.backend() == "jax",
         )
 
     print(
         f"{task.name}: train {len(train_rows)} {dict(zip(names, counts.tolist(), strict=True))}, "
         f"val {len(val_rows)}, test {len(test_rows)}, {size}px, {config.epochs} epochs, "
-        f"num_replicas_in_sync={strategy.num_replicas_in_sync}"
+        f"keras {keras.__version__} on {keras.backend.backend()}, "
+        f"{'arrays' if on_arrays else 'tf.data'}, "
+        f"num_replicas_in_sync={strategy.num_replicas_in_sync}",
+        flush=True,
     )
-    callbacks = [
-        keras.callbacks.BackupAndRestore(str(out / "backup")),
-        keras.callbacks.ModelCheckpoint(
-            str(out / "best.keras"), monitor="val_accuracy", save_best_only=True
-        ),
-        keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=config.patience),
-        keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
-    ]
     started = time.time()
     model.fit(
-        train_ds,
-        validation_data=val_ds,
+        **train_args,
+        validation_data=validation,
         epochs=config.epochs,
-        callbacks=callbacks,
-        verbose=2 if not _is_tty() else 1,
+        callbacks=_callbacks(out, base, config),
+        verbose=1 if _is_tty() else 2,
     )
     train_seconds = time.time() - started
 
-    best = keras.saving.load_model(out / "best.keras") if (out / "best.keras").exists() else model
+    best = keras.saving.load_model(out / "best.keras") if (out / "best.keras").exists() else base
     best.save(out / "model.keras")
     write_labels(out, prepared)
+    if config.half_parts:
+        from train.run_model import save_half_parts
+
+        save_half_parts(best, out)
 
     metrics = {
         "task": task.name,
         "train_seconds_this_session": round(train_seconds),
         "train_images": len(train_rows),
         "input_size": size,
+        "best_epoch": json.loads((out / "best.json").read_text())["epoch"],
     }
     for split, split_rows_ in (("val", val_rows), ("test", test_rows)):
-        ds = make_dataset(split_rows_, data, names, size, config.batch_size, False, config.seed)
-        p = best.predict(ds, verbose=0).reshape(-1)
+        p = keras_probabilities(best, crops_of(data, split_rows_, images))
         y = np.array([names.index(r["label"]) for r in split_rows_])
         metrics[split] = binary_metrics(
             y, p, names, [r["source"] for r in split_rows_], task.threshold
@@ -266,8 +387,35 @@ def fit(config: FitConfig) -> dict:
         out / "confusion_matrix.png",
     )
     plot_history(out / "history.csv", out / "training_curves.png")
-    tf.keras.backend.clear_session()
+    keras.backend.clear_session()
     return metrics
+
+
+def _strategy(kind: str):
+    """No strategy (one device), or MirroredStrategy over all GPUs (two logical CPUs
+    without one: a test); "mirrored" needs TensorFlow."""
+    if kind != "mirrored":
+        return _OneDevice()
+    import tensorflow as tf
+
+    if tf.config.list_physical_devices("GPU"):
+        return tf.distribute.MirroredStrategy()
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
+    )
+    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+
+
+class _OneDevice:
+    """The strategy interface `fit` uses, for one device on any backend."""
+
+    num_replicas_in_sync = 1
+
+    def scope(self):
+        import contextlib
+
+        return contextlib.nullcontext()
 
 
 def write_labels(run: Path, prepared: dict) -> dict:

@@ -1,0 +1,71 @@
+"""A run folder's trained model: `model.keras`, or float16 weight parts that carry it back.
+
+A GPU machine returns at most 16 MiB per file, so `fit --half-parts` also writes the weights
+as float16 in parts of at most PART_BYTES (about 41 MB in 3 parts for EfficientNetV2S);
+`load_run_model` rebuilds `model.keras` from them where it is missing, so every command
+that takes a run (calibrate, failures, export, benchmarks) takes such a folder as it is.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+PART_BYTES = 15 * 1024 * 1024
+HALF_WEIGHTS = "weights16.npz"
+
+
+def save_half_parts(model, run: Path) -> list[Path]:
+    """Write the model's weights (float16, with their paths) as `weights16.npz.partK` files."""
+    run = Path(run)
+    arrays = {f"w{i:04d}": np.asarray(w).astype(np.float16) for i, w in enumerate(model.weights)}
+    arrays["paths"] = np.array([w.path for w in model.weights])
+    whole = run / HALF_WEIGHTS
+    np.savez(whole, **arrays)
+    blob = whole.read_bytes()
+    whole.unlink()
+    parts = []
+    for k in range(math.ceil(len(blob) / PART_BYTES)):
+        part = run / f"{HALF_WEIGHTS}.part{k}"
+        part.write_bytes(blob[k * PART_BYTES : (k + 1) * PART_BYTES])
+        parts.append(part)
+    return parts
+
+
+def load_half_parts(model, run: Path) -> None:
+    """Set `model`'s weights from `save_half_parts` output; refuses another structure."""
+    import io
+
+    parts = sorted(Path(run).glob(HALF_WEIGHTS + ".part*"), key=lambda p: int(p.suffix[5:]))
+    if not parts:
+        raise FileNotFoundError(f"{run}: no {HALF_WEIGHTS}.part* files")
+    with np.load(io.BytesIO(b"".join(p.read_bytes() for p in parts))) as z:
+        paths = [str(p) for p in z["paths"]]
+        arrays = [z[f"w{i:04d}"] for i in range(len(paths))]
+    if [w.path for w in model.weights] != paths:
+        raise ValueError(f"{run}: weights were saved from a model of another structure")
+    model.set_weights([a.astype(np.float32) for a in arrays])
+
+
+def load_run_model(path: Path):
+    """The Keras model of a run folder (or of its `model.keras` path).
+
+    Where `model.keras` is missing but float16 parts are there (a run brought back from a
+    GPU machine), the model is rebuilt from `labels.json` and the parts and saved first.
+    """
+    import keras
+
+    path = Path(path)
+    run, keras_path = (path, path / "model.keras") if path.is_dir() else (path.parent, path)
+    if not keras_path.exists():
+        from train.model import make_model
+
+        labels = json.loads((run / "labels.json").read_text())
+        model = make_model(int(labels["input_size"]))
+        load_half_parts(model, run)
+        model.save(keras_path)
+        print(f"rebuilt {keras_path} from {HALF_WEIGHTS} parts (float16 weights)")
+    return keras.saving.load_model(keras_path)
