@@ -1,6 +1,9 @@
 """`python -m edge_runtime SOURCE...`: every face in photos, with mask and gender.
 
-SOURCE is an image, a folder, a glob pattern, a video file or a camera index.
+SOURCE is an image, a folder, a glob pattern, a video file or a camera index. In a video or
+camera stream faces are tracked: each gets a `track_id` and its track's smoothed labels, and
+the stream ends (or Ctrl-C stops it) with a summary of the people seen.
+`python -m edge_runtime serve` starts the HTTP service instead (`edge_runtime.serve`).
 Exit codes: 0 every input was processed (finding no face is an answer, not an error),
 1 at least one input failed (each failure is one line on stderr; the others go on),
 2 usage error (bad option, unavailable provider, a model that fails its manifest check).
@@ -22,6 +25,7 @@ from edge_runtime.image_io import DEFAULT_MAX_PIXELS, ImageLoadError, load_image
 from edge_runtime.manifest import DEFAULT_MODELS_DIR, ModelIntegrityError
 from edge_runtime.sessions import ProviderUnavailableError, resolve_providers
 from edge_runtime.sources import (
+    Frame,
     SourceError,
     expand_source,
     frame_count,
@@ -94,6 +98,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--vid-stride", type=int, default=1, help="use every n-th video frame")
     parser.add_argument(
+        "--no-smooth",
+        action="store_true",
+        help="video: keep each frame's own labels instead of its track's (ids stay)",
+    )
+    parser.add_argument(
+        "--min-track",
+        type=int,
+        default=3,
+        help="video: frames a track needs to count as a person in the summary (3)",
+    )
+    parser.add_argument(
         "--benchmark",
         action="store_true",
         help="time every stage on the given photos (default: the seed photos)",
@@ -110,6 +125,8 @@ def text_lines(result: Result) -> list[str]:
     for i, face in enumerate(result.faces, 1):
         x, y, w, h = (round(v) for v in face.xywh)
         line = f"{result.path}  face {i}  ({x}, {y}, {w}, {h})"
+        if face.track_id is not None:
+            line += f"  track {face.track_id}"
         if face.mask is None:
             line += f"  confidence {face.confidence:.3f}"
         else:
@@ -128,6 +145,7 @@ class Runner:
 
         providers = resolve_providers(args.providers, fallback=args.fallback)
         self.args = args
+        self.stream = None
         self.pipeline = Pipeline(
             args.models,
             providers,
@@ -143,47 +161,79 @@ class Runner:
         """Faces (and, unless --faces-only, mask and gender) in one image."""
         return self.pipeline.run(image, path=name)
 
-    def report(self, result: Result) -> None:
-        """Print the result and save the annotated copy if asked."""
+    def report(self, result: Result, frame: Frame | None = None) -> None:
+        """Track a stream's faces, print the result, save the annotated copy if asked (a
+        video's frames go into one MP4, `Stream`)."""
+        if frame is not None:
+            self.stream_for(frame).add(result, frame)
         if self.args.json:
             print(result.to_json(), flush=True)
         else:
             print("\n".join(text_lines(result)), flush=True)
-        if self.args.save:
+        if self.args.save and frame is None:
             save_annotated(self.args.save, result)
+
+    def stream_for(self, frame: Frame):
+        """The Stream of this frame's source; a new source closes the previous one."""
+        from edge_runtime.tracking import Tracker
+        from edge_runtime.video import Stream
+
+        if self.stream is not None and self.stream.source != frame.source:
+            self.close_stream()
+        if self.stream is None:
+            tracker = Tracker.for_cascade(self.pipeline.cascade, smooth=not self.args.no_smooth)
+            save_to = None
+            if self.args.save:
+                save_to = self.args.save / f"{Path(frame.source).stem}.mp4"
+            self.stream = Stream(frame.source, tracker, save_to, frame.fps, self.args.min_track)
+        return self.stream
+
+    def close_stream(self) -> None:
+        """Print the open stream's summary (JSON: one `{"summary": ...}` line)."""
+        from edge_runtime.video import summary_lines
+
+        if self.stream is None:
+            return
+        summary, self.stream = self.stream.close(), None
+        if self.args.json:
+            print(json.dumps({"summary": summary}), flush=True)
+        else:
+            print("\n".join(summary_lines(summary)), flush=True)
 
 
 def save_annotated(folder: Path, result: Result) -> Path:
-    """Write the annotated copy as DIR/<name>.jpg (video frames: <video>_<frame>.jpg)."""
-    stem = Path(str(result.path).replace("#", "_")).stem
-    return result.save(folder / f"{stem}.jpg")
+    """Write the annotated copy of a photo as DIR/<name>.jpg."""
+    return result.save(folder / f"{Path(str(result.path)).stem}.jpg")
 
 
-def inputs(sources: list[str], args: argparse.Namespace) -> Iterator[tuple[str, object]]:
-    """(name, RGB image or error message) for every image and frame the sources hold."""
+def inputs(
+    sources: list[str], args: argparse.Namespace
+) -> Iterator[tuple[str, object, Frame | None]]:
+    """(name, RGB image or error message, the Frame for video) for every image and frame
+    the sources hold."""
     for source in sources:
         if is_camera(source):
             yield from _frames(source, args)
             continue
         paths = expand_source(source)
         if not paths:
-            yield source, f"{source}: no images found"
+            yield source, f"{source}: no images found", None
         for path in paths:
             if is_video(path):
                 yield from _frames(path, args)
                 continue
             try:
-                yield str(path), load_image(path, max_pixels=args.max_pixels)
+                yield str(path), load_image(path, max_pixels=args.max_pixels), None
             except ImageLoadError as exc:
-                yield str(path), str(exc)
+                yield str(path), str(exc), None
 
 
-def _frames(source, args) -> Iterator[tuple[str, object]]:
+def _frames(source, args) -> Iterator[tuple[str, object, Frame | None]]:
     try:
         for frame in frames(source, args.max_frames, args.vid_stride):
-            yield frame.name, frame.image
+            yield frame.name, frame.image, frame
     except SourceError as exc:
-        yield str(source), str(exc)
+        yield str(source), str(exc), None
 
 
 def expected_count(sources: list[str], args: argparse.Namespace) -> int | None:
@@ -226,7 +276,12 @@ def benchmark(args: argparse.Namespace, runner: Runner) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; returns the exit code."""
+    """Run the CLI; returns the exit code. `serve` as the first word starts the service."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["serve"]:
+        from edge_runtime.serve import main as serve
+
+        return serve(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.source and not args.benchmark:
@@ -263,13 +318,18 @@ def _process(args: argparse.Namespace, runner: Runner) -> int:
         file=sys.stderr,
         leave=False,
     ) as bar:
-        for name, item in inputs(args.source, args):
-            bar.update()
-            if isinstance(item, str):
-                bar.write(f"error: {item}", file=sys.stderr)
-                failed += 1
-                continue
-            runner.report(runner.run(name, item))
+        try:
+            for name, item, frame in inputs(args.source, args):
+                bar.update()
+                if isinstance(item, str):
+                    bar.write(f"error: {item}", file=sys.stderr)
+                    failed += 1
+                    continue
+                if frame is None:
+                    runner.close_stream()
+                runner.report(runner.run(name, item), frame)
+        finally:  # the end of the input, or Ctrl-C: a stream still open gets its summary
+            runner.close_stream()
     return failed
 
 

@@ -15,10 +15,12 @@ GREEN, RED, GREY = (40, 180, 60), (220, 50, 40), (160, 160, 160)
 
 
 def face_caption(face: Face) -> str:
-    """Short label, e.g. "WithMask 99% Female 96%"; the probability of each shown label."""
+    """Short label, e.g. "WithMask 99% Female 96%" (video: "#3 WithMask ..."); the
+    probability of each shown label."""
+    track = f"#{face.track_id} " if face.track_id is not None else ""
     if face.mask is None:
-        return f"face {face.confidence:.0%}"
-    caption = f"{face.mask_label} {face.p_mask_label:.0%}"
+        return f"{track}face {face.confidence:.0%}"
+    caption = f"{track}{face.mask_label} {face.p_mask_label:.0%}"
     if face.gender is not None:
         caption += f" {face.gender} {face.p_gender:.0%}"
     return caption

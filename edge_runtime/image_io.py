@@ -7,6 +7,7 @@ EXIF orientation, CMYK, palette, alpha and 16-bit modes.
 
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
 
@@ -25,6 +26,10 @@ class ImageLoadError(ValueError):
     """A file that cannot be turned into a photo; the message is one line for the user."""
 
 
+class ImageTooLargeError(ImageLoadError):
+    """An image with more pixels than allowed (refused before its pixels are decoded)."""
+
+
 def load_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Read a photo as RGB uint8 (H, W, 3), upright as its EXIF orientation says.
 
@@ -39,12 +44,25 @@ def load_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.nda
         raise ImageLoadError(f"{path}: is a directory, not an image")
     if path.stat().st_size == 0:
         raise ImageLoadError(f"{path}: empty file (0 bytes)")
+    return _decode(path, str(path), max_pixels)
+
+
+def load_image_bytes(
+    data: bytes, name: str = "upload", max_pixels: int = DEFAULT_MAX_PIXELS
+) -> np.ndarray:
+    """`load_image` for an encoded image in memory (an HTTP upload); `name` is for errors."""
+    if not data:
+        raise ImageLoadError(f"{name}: empty (0 bytes)")
+    return _decode(io.BytesIO(data), name, max_pixels)
+
+
+def _decode(source: Path | io.BytesIO, name: str, max_pixels: int) -> np.ndarray:
     try:
-        with Image.open(path) as img:
+        with Image.open(source) as img:
             width, height = img.size
             if width * height > max_pixels:
-                raise ImageLoadError(
-                    f"{path}: image too large ({width}x{height} = {width * height / 1e6:.0f} MP; "
+                raise ImageTooLargeError(
+                    f"{name}: image too large ({width}x{height} = {width * height / 1e6:.0f} MP; "
                     f"the limit is {max_pixels / 1e6:.0f} MP)"
                 )
             with warnings.catch_warnings():
@@ -53,10 +71,10 @@ def load_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.nda
                 upright = ImageOps.exif_transpose(img)
             return to_rgb(upright)
     except UnidentifiedImageError:
-        raise ImageLoadError(f"{path}: not an image (unrecognised format)") from None
+        raise ImageLoadError(f"{name}: not an image (unrecognised format)") from None
     except OSError as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ImageLoadError(f"{path}: cannot decode ({reason})") from None
+        raise ImageLoadError(f"{name}: cannot decode ({reason})") from None
 
 
 def to_rgb(img: Image.Image) -> np.ndarray:

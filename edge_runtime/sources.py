@@ -21,10 +21,16 @@ class SourceError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Frame:
-    """One video or camera frame: RGB pixels and a name such as "clip.mp4#12"."""
+    """One video or camera frame: RGB pixels, a name such as "clip.mp4#12", the stream it
+    comes from, its index there and its time in seconds (video clock, or since the camera
+    opened), and the stream's frames per second (None where unknown)."""
 
     name: str
     image: np.ndarray
+    source: str = ""
+    index: int = 0
+    seconds: float = 0.0
+    fps: float | None = None
 
 
 def expand_source(source: str) -> list[Path]:
@@ -53,6 +59,8 @@ def is_camera(source: str) -> bool:
 
 def frames(source: str | Path, max_frames: int | None = None, stride: int = 1) -> Iterator[Frame]:
     """Frames of a video file or a camera index (every `stride`-th), as RGB arrays."""
+    import time
+
     import cv2
 
     camera = isinstance(source, str) and is_camera(source)
@@ -60,6 +68,9 @@ def frames(source: str | Path, max_frames: int | None = None, stride: int = 1) -
     if not capture.isOpened():
         raise SourceError(f"{source}: cannot open {'camera' if camera else 'video'}")
     name = f"camera{source}" if camera else str(source)
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    fps = fps if fps and fps > 0 else None
+    opened = time.monotonic()
     index = emitted = 0
     try:
         while max_frames is None or emitted < max_frames:
@@ -67,7 +78,12 @@ def frames(source: str | Path, max_frames: int | None = None, stride: int = 1) -
             if not ok:
                 break
             if index % stride == 0:
-                yield Frame(f"{name}#{index}", cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+                if camera or fps is None:
+                    seconds = time.monotonic() - opened if camera else 0.0
+                else:
+                    seconds = index / fps
+                rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+                yield Frame(f"{name}#{index}", rgb, name, index, seconds, fps)
                 emitted += 1
             index += 1
     finally:

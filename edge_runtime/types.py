@@ -20,6 +20,8 @@ class Face:
     face wears a mask, `mask_label` the mask model's class name for it; p_mask: probability
     of a mask. gender: the gender model's class name, decided by the model that fits the
     mask decision; p_gender: that model's probability for the gender it reports.
+    In video (`edge_runtime.tracking`): track_id links a face across frames, the labels
+    are the track's (smoothed) and `frame` keeps this frame's own.
     """
 
     box: np.ndarray
@@ -30,6 +32,8 @@ class Face:
     gender: str | None = None
     p_gender: float | None = None
     mask_label: str | None = None
+    track_id: int | None = None
+    frame: dict | None = None
 
     @property
     def xywh(self) -> tuple[float, float, float, float]:
@@ -45,8 +49,9 @@ class Face:
         return self.p_mask if self.mask else 1.0 - self.p_mask
 
     def to_dict(self) -> dict:
-        """JSON-ready: box as x, y, w, h rounded to 0.1 px, probabilities to 4 digits."""
-        return {
+        """JSON-ready: box as x, y, w, h rounded to 0.1 px, probabilities to 4 digits;
+        `track_id` and `frame` (this frame's own labels) only for tracked faces."""
+        out = {
             "box": [round(v, 1) for v in self.xywh],
             "confidence": round(float(self.confidence), 4),
             "landmarks": [[round(float(x), 1), round(float(y), 1)] for x, y in self.landmarks],
@@ -55,6 +60,13 @@ class Face:
             "gender": self.gender,
             "p_gender": None if self.p_gender is None else round(self.p_gender, 4),
         }
+        if self.track_id is not None:
+            out["track_id"] = self.track_id
+        if self.frame is not None:
+            out["frame"] = {
+                k: round(v, 4) if isinstance(v, float) else v for k, v in self.frame.items()
+            }
+        return out
 
 
 @dataclass(slots=True, repr=False)

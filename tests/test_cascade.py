@@ -163,9 +163,10 @@ def test_video_frames_are_processed(tmp_path: Path, capsys):
         writer.write(cv2.imread(str(p)))
     writer.release()
     assert main([str(video), "--json"]) == 0
-    results = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    *results, last = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["path"] for r in results] == [f"{video}#{i}" for i in range(4)]
     assert all(len(r["faces"]) == 1 for r in results)
+    assert last["summary"]["source"] == str(video) and last["summary"]["frames"] == 4
 
 
 def test_tampered_classifier_is_refused_with_exit_two(tmp_path: Path, capsys):

@@ -1,0 +1,398 @@
+"""`python -m edge_runtime serve`: the pipeline as an HTTP service (FastAPI on uvicorn).
+
+The models load once at start. `POST /v1/predict` takes an image (a multipart upload or a
+raw JPEG/PNG body) and answers the CLI's JSON for it; `GET /health`, `GET /v1/models`,
+OpenAPI docs at `/docs`, and a page at `/` to try it. Inference runs in worker threads
+(`--workers`, ONNX Runtime sessions are shared: their `run` is thread-safe); at most
+`--queue` more requests wait, and beyond that the answer is 503 at once rather than
+memory spent on a backlog. Every error is a 4xx (or 503) with a one-line JSON body
+`{"error": "..."}`. With `--source` (a camera index or a video file) the service also
+tracks faces on it: a live annotated MJPEG stream and the running counts.
+Needs the `serve` extra: `pip install .[serve]`.
+"""
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import io
+import threading
+import time
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from edge_runtime.detectors import DEFAULT_DETECTOR, DETECTORS
+from edge_runtime.image_io import (
+    DEFAULT_MAX_PIXELS,
+    ImageLoadError,
+    ImageTooLargeError,
+    load_image_bytes,
+)
+from edge_runtime.manifest import DEFAULT_MODELS_DIR, read_manifest
+
+DEFAULT_MAX_BODY = 20 * 1024 * 1024
+
+
+@dataclass
+class ServeConfig:
+    """What the service was started with."""
+
+    models: Path = DEFAULT_MODELS_DIR
+    providers: tuple[str, ...] = ("CPUExecutionProvider",)
+    threads: int | None = None
+    detector: str = DEFAULT_DETECTOR
+    workers: int = 1
+    queue: int = 8
+    max_body: int = DEFAULT_MAX_BODY
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    source: str | None = None
+
+
+class BodyTooLarge(Exception):
+    """A request body over the limit, found while it is read."""
+
+
+class LimitBody:
+    """ASGI middleware: refuse (413) a body over `limit` bytes, by its Content-Length
+    header or, without one, as soon as the bytes read pass the limit."""
+
+    def __init__(self, app, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.limit:
+            return await self._refuse(send)
+        seen = 0
+
+        async def limited():
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except BodyTooLarge:
+            await self._refuse(send)
+
+    async def _refuse(self, send) -> None:
+        from starlette.responses import JSONResponse
+
+        message = f"request body over the limit of {self.limit} bytes"
+        response = JSONResponse({"error": message}, status_code=413)
+        await response({"type": "http"}, None, send)
+
+
+class CameraFeed:
+    """Faces tracked on a camera or video in a background thread: the latest annotated
+    JPEG and the running summary. A video file plays at its own frame rate, once."""
+
+    def __init__(self, source: str, pipeline) -> None:
+        from edge_runtime.tracking import Tracker
+        from edge_runtime.video import Stream
+
+        self.source = source
+        self.stream = Stream(source, Tracker.for_cascade(pipeline.cascade))
+        self.pipeline = pipeline
+        self.jpeg: bytes | None = None
+        self.error: str | None = None
+        self.done = False
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="camera", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        from PIL import Image
+
+        from edge_runtime.sources import SourceError, frames, is_camera
+
+        started = time.monotonic()
+        try:
+            for frame in frames(self.source):
+                if self._stop.is_set():
+                    break
+                result = self.pipeline.run(frame.image, path=frame.name)
+                buffer = io.BytesIO()
+                with self._lock:
+                    self.stream.add(result, frame)
+                Image.fromarray(result.plot()).save(buffer, "JPEG", quality=80)
+                self.jpeg = buffer.getvalue()
+                if not is_camera(self.source) and frame.fps:
+                    time.sleep(max(0.0, frame.seconds - (time.monotonic() - started)))
+        except SourceError as exc:
+            self.error = str(exc)
+        finally:
+            self.done = True
+
+    def summary(self) -> dict:
+        """The running counts (people, masks, genders, tracks)."""
+        with self._lock:
+            summary = {"source": self.source, "frames": self.stream.frames, "done": self.done}
+            summary.update(self.stream.tracker.summary(self.stream.min_frames))
+        if self.error:
+            summary["error"] = self.error
+        return summary
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def model_list(models_dir: Path) -> list[dict]:
+    """Name, kind, version (the first 12 hex digits of its sha256), sha256, input shape
+    and, for classifiers, class names and threshold of every model in the manifest."""
+    entries = read_manifest(models_dir)["models"]
+    keys = ("kind", "file", "sha256", "bytes", "class_names", "threshold", "weights_dtype")
+    return [
+        {
+            "name": name,
+            "version": entry["sha256"][:12],
+            "input_shape": entry["input"]["shape"],
+            **{k: entry[k] for k in keys if k in entry},
+        }
+        for name, entry in sorted(entries.items())
+    ]
+
+
+def create_app(config: ServeConfig, pipeline=None):
+    """The FastAPI application; `pipeline` (built from `config` if None) is shared."""
+    from fastapi import FastAPI, HTTPException, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+    from starlette.concurrency import run_in_threadpool
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    from edge_runtime.pipeline import Pipeline
+
+    if pipeline is None:
+        pipeline = Pipeline(
+            config.models,
+            config.providers,
+            config.threads,
+            max_pixels=config.max_pixels,
+            detector=config.detector,
+        )
+    models = model_list(config.models)
+    workers = asyncio.Semaphore(config.workers)
+    state = {"admitted": 0, "served": 0}
+    camera = CameraFeed(config.source, pipeline) if config.source is not None else None
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        yield
+        if camera is not None:
+            camera.stop()
+
+    app = FastAPI(
+        title="edge_runtime",
+        version=_version(),
+        summary="Faces, masks and gender in photos, on ONNX Runtime.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(LimitBody, limit=config.max_body)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        return JSONResponse({"error": str(exc.detail)}, exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError):
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return JSONResponse({"error": f"{where}: {first.get('msg', 'invalid request')}"}, 422)
+
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, exc: Exception):
+        return JSONResponse({"error": f"internal error ({type(exc).__name__})"}, 500)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def page() -> str:
+        return resources.files("edge_runtime").joinpath("page.html").read_text()
+
+    @app.get("/health")
+    async def health() -> dict:
+        """Liveness and load: requests admitted now, served so far, the limits."""
+        return {
+            "status": "ok",
+            "version": _version(),
+            "models": len(models),
+            "admitted": state["admitted"],
+            "served": state["served"],
+            "workers": config.workers,
+            "queue": config.queue,
+            "camera": camera is not None,
+        }
+
+    @app.get("/v1/models")
+    async def list_models() -> list[dict]:
+        """Every model in the manifest: name, version, sha256, input shape, classes."""
+        return models
+
+    @app.post(
+        "/v1/predict",
+        openapi_extra={
+            "requestBody": {
+                "content": {
+                    "multipart/form-data": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {"file": {"type": "string", "format": "binary"}},
+                        }
+                    },
+                    "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+                    "image/png": {"schema": {"type": "string", "format": "binary"}},
+                },
+                "required": True,
+            }
+        },
+    )
+    async def predict(request: Request, annotated: bool = False) -> dict:
+        """Every face in the image: the CLI's JSON. Send a multipart form with a `file`
+        field, or the image itself as the body. `annotated=true` adds the annotated photo
+        (`annotated_jpeg`, base64) for the page."""
+        name, data = await _image_bytes(request)
+        if state["admitted"] >= config.workers + config.queue:
+            busy = "busy: too many requests waiting; retry shortly"
+            raise HTTPException(503, busy, {"Retry-After": "1"})
+        state["admitted"] += 1
+        try:
+            async with workers:
+                result = await run_in_threadpool(_infer, pipeline, data, name, config.max_pixels)
+        finally:
+            state["admitted"] -= 1
+        state["served"] += 1
+        body = result.to_dict()
+        if annotated:
+            body["annotated_jpeg"] = base64.b64encode(_jpeg(result.plot())).decode()
+        return body
+
+    @app.get("/v1/stream", include_in_schema=camera is not None)
+    async def stream():
+        """The camera's annotated frames as MJPEG (`multipart/x-mixed-replace`)."""
+        if camera is None:
+            raise HTTPException(404, "no camera: start the service with --source")
+
+        async def frames():
+            last = None
+            while True:
+                if camera.jpeg is not None and camera.jpeg is not last:
+                    last = camera.jpeg
+                    yield b"--frame\r\nContent-Type: image/jpeg\r\n\r\n" + last + b"\r\n"
+                elif camera.done and last is camera.jpeg:
+                    return
+                await asyncio.sleep(0.03)
+
+        return StreamingResponse(frames(), media_type="multipart/x-mixed-replace; boundary=frame")
+
+    @app.get("/v1/counts", include_in_schema=camera is not None)
+    async def counts() -> dict:
+        """People seen on the camera so far: with and without a mask, by gender, tracks."""
+        if camera is None:
+            raise HTTPException(404, "no camera: start the service with --source")
+        return camera.summary()
+
+    return app
+
+
+async def _image_bytes(request) -> tuple[str, bytes]:
+    """(name, bytes) of the image in a multipart `file` field or in the raw body."""
+    from fastapi import HTTPException
+
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        form = await request.form()
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            raise HTTPException(400, "multipart form without a `file` field")
+        return upload.filename or "upload", await upload.read()
+    data = await request.body()
+    if not data:
+        raise HTTPException(400, "empty body: send an image (JPEG, PNG...)")
+    return "upload", data
+
+
+def _infer(pipeline, data: bytes, name: str, max_pixels: int):
+    """Decode and run one image (in a worker thread); decode errors become 4xx."""
+    from fastapi import HTTPException
+
+    try:
+        image = load_image_bytes(data, name, max_pixels)
+    except ImageTooLargeError as exc:
+        raise HTTPException(413, str(exc)) from None
+    except ImageLoadError as exc:
+        raise HTTPException(400, str(exc)) from None
+    return pipeline.run(image, path=name)
+
+
+def _jpeg(rgb) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, "JPEG", quality=85)
+    return buffer.getvalue()
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("edge-runtime")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m edge_runtime serve", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--models", type=Path, default=DEFAULT_MODELS_DIR)
+    parser.add_argument("--providers", nargs="+", default=["cpu"], metavar="NAME")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads per model")
+    parser.add_argument("--detector", choices=sorted(DETECTORS), default=DEFAULT_DETECTOR)
+    parser.add_argument("--workers", type=int, default=1, help="images inferred at once (1)")
+    parser.add_argument("--queue", type=int, default=8, help="requests that may wait (8)")
+    parser.add_argument(
+        "--max-body-mb", type=float, default=DEFAULT_MAX_BODY / 2**20, help="upload limit (20)"
+    )
+    parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS)
+    parser.add_argument("--source", default=None, help="camera index or video file to track")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start the service; exit codes as the CLI's (2: bad option, models or extra)."""
+    import sys
+
+    from edge_runtime.manifest import ModelIntegrityError
+    from edge_runtime.sessions import ProviderUnavailableError, resolve_providers
+
+    args = build_parser().parse_args(argv)
+    try:
+        import uvicorn
+    except ImportError:
+        print("error: the service needs the serve extra: pip install .[serve]", file=sys.stderr)
+        return 2
+    try:
+        config = ServeConfig(
+            args.models,
+            tuple(resolve_providers(args.providers)),
+            args.threads,
+            args.detector,
+            args.workers,
+            args.queue,
+            int(args.max_body_mb * 2**20),
+            args.max_pixels,
+            args.source,
+        )
+        app = create_app(config)
+    except (ProviderUnavailableError, ModelIntegrityError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0

@@ -1,0 +1,221 @@
+"""Faces linked across video frames (IoU tracking), with labels smoothed over each track.
+
+A small SORT-style tracker without the Kalman filter: each track predicts its next box from
+its last one plus its smoothed motion, detections are matched to tracks greedily by IoU
+(highest first; a few faces per frame make the Hungarian method unnecessary; at least
+0.15: MTCNN's boxes of small faces jitter by several pixels, and 0.3 split the tracks of
+panned test videos about twice as often, `benchmarks/video_tracking.py`), unmatched
+detections start tracks and a track unseen for `max_age` frames ends. Mask and gender are
+decided per track from the mean of its frames' probabilities against the model's
+threshold (for gender, the mean threshold of the models its frames used), so one bad frame
+does not flip a label, and a one-frame track says what the frame said.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edge_runtime.boxes import pairwise_iou
+from edge_runtime.types import Face
+
+
+@dataclass(slots=True)
+class Track:
+    """One face followed over frames: where it is, and what its frames said."""
+
+    track_id: int
+    box: np.ndarray
+    first_frame: int
+    last_frame: int
+    first_seconds: float
+    last_seconds: float
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))
+    frames: int = 0
+    p_masks: list[float] = field(default_factory=list)
+    p_seconds: list[float] = field(default_factory=list)
+    gender_thresholds: list[float] = field(default_factory=list)
+    raw_labels: list[tuple] = field(default_factory=list)
+    smooth_labels: list[tuple] = field(default_factory=list)
+
+    def predicted_box(self, frame: int) -> np.ndarray:
+        """The box expected at `frame`: the last one moved by the smoothed velocity."""
+        return self.box + self.velocity * (frame - self.last_frame)
+
+
+def flips(labels: list[tuple]) -> int:
+    """How often consecutive labels differ."""
+    return sum(a != b for a, b in itertools.pairwise(labels))
+
+
+class Tracker:
+    """Assigns `track_id` to faces frame by frame and replaces their labels by the track's.
+
+    The cascade's decision rule: `mask_threshold` (p_mask at or above it means a mask),
+    `gender_thresholds` per mask decision ({True: masked model, False: unmasked}, on the
+    probability of `gender_names[1]`); `mask_names` (with mask, without). Without them
+    (faces only) faces get ids only. Labels are smoothed over a track's last `window`
+    frames (so a mask put on mid-video shows within about half of it); the summary
+    describes each whole track. `smooth=False` keeps each frame's labels (to compare).
+    """
+
+    def __init__(
+        self,
+        mask_threshold: float | None = None,
+        gender_thresholds: dict[bool, float] | None = None,
+        gender_names: tuple[str, str] = ("Female", "Male"),
+        mask_names: tuple[str, str] = ("WithMask", "WithoutMask"),
+        iou_threshold: float = 0.15,
+        max_age: int = 15,
+        smooth: bool = True,
+        window: int = 30,
+    ) -> None:
+        self.mask_threshold = mask_threshold
+        self.gender_thresholds = gender_thresholds or {}
+        self.gender_names = gender_names
+        self.mask_names = mask_names
+        self.iou_threshold = iou_threshold
+        self.max_age = max_age
+        self.smooth = smooth
+        self.window = window
+        self.active: list[Track] = []
+        self.finished: list[Track] = []
+        self._next_id = 1
+
+    @classmethod
+    def for_cascade(cls, cascade, **kwargs) -> Tracker:
+        """A tracker that follows `cascade`'s (an `edge_runtime.cascade.Cascade`) rule."""
+        if cascade is None:
+            return cls(**kwargs)
+        return cls(
+            1.0 - cascade.mask.threshold,
+            {masked: model.threshold for masked, model in cascade.gender.items()},
+            tuple(cascade.gender[False].class_names),
+            tuple(cascade.mask.class_names),
+            **kwargs,
+        )
+
+    def update(self, faces: list[Face], frame: int, seconds: float = 0.0) -> list[Face]:
+        """Link this frame's faces to tracks; sets `track_id` and, where the faces were
+        classified, the smoothed labels (the frame's own stay in `Face.frame_labels`)."""
+        self._retire(frame)
+        pairs = self._match(faces, frame)
+        matched = {d for d, _ in pairs}
+        for d, track in pairs:
+            self._extend(track, faces[d], frame, seconds)
+        for d, face in enumerate(faces):
+            if d not in matched:
+                track = Track(self._next_id, face.box.astype(float), frame, frame, seconds, seconds)
+                self._next_id += 1
+                self.active.append(track)
+                self._extend(track, face, frame, seconds)
+        return faces
+
+    def tracks(self) -> list[Track]:
+        """Every track so far, ended or not, by id."""
+        return sorted(self.finished + self.active, key=lambda t: t.track_id)
+
+    def summary(self, min_frames: int = 3) -> dict:
+        """People seen (tracks of at least `min_frames` frames), with and without a mask,
+        by gender, each with its time span; shorter tracks are counted apart (often false
+        detections)."""
+        people = [t for t in self.tracks() if t.frames >= min_frames]
+        described = [self._describe(t) for t in people]
+        masks = Counter(d["mask"] for d in described if d["mask"] is not None)
+        genders = Counter(d["gender"] for d in described if d["gender"] is not None)
+        return {
+            "people": len(people),
+            "with_mask": masks[True],
+            "without_mask": masks[False],
+            "by_gender": dict(sorted(genders.items())),
+            "min_frames": min_frames,
+            "short_tracks": len(self.tracks()) - len(people),
+            "tracks": described,
+        }
+
+    def _retire(self, frame: int) -> None:
+        ended = [t for t in self.active if frame - t.last_frame > self.max_age]
+        self.finished += ended
+        self.active = [t for t in self.active if t not in ended]
+
+    def _match(self, faces: list[Face], frame: int) -> list[tuple[int, Track]]:
+        """Greedy IoU matching of detections to predicted track boxes."""
+        if not faces or not self.active:
+            return []
+        boxes = np.array([f.box for f in faces], float)
+        predicted = np.array([t.predicted_box(frame) for t in self.active])
+        overlaps = pairwise_iou(predicted, boxes)
+        pairs, used_tracks, used_faces = [], set(), set()
+        for flat in np.argsort(-overlaps, axis=None):
+            t, d = np.unravel_index(flat, overlaps.shape)
+            if overlaps[t, d] < self.iou_threshold:
+                break
+            if t in used_tracks or d in used_faces:
+                continue
+            used_tracks.add(t)
+            used_faces.add(d)
+            pairs.append((int(d), self.active[t]))
+        return pairs
+
+    def _extend(self, track: Track, face: Face, frame: int, seconds: float) -> None:
+        box = face.box.astype(float)
+        if track.frames:
+            step = (box - track.box) / max(frame - track.last_frame, 1)
+            track.velocity = 0.5 * track.velocity + 0.5 * step
+        track.box, track.last_frame, track.last_seconds = box, frame, seconds
+        track.frames += 1
+        face.track_id = track.track_id
+        if face.mask is None or self.mask_threshold is None:
+            return
+        face.frame = {
+            "mask": face.mask,
+            "p_mask": face.p_mask,
+            "gender": face.gender,
+            "p_gender": face.p_gender,
+        }
+        p_second = face.p_gender if face.gender == self.gender_names[1] else 1 - face.p_gender
+        track.p_masks.append(face.p_mask)
+        track.p_seconds.append(p_second)
+        track.gender_thresholds.append(self.gender_thresholds[face.mask])
+        track.raw_labels.append((face.mask, face.gender))
+        if self.smooth:
+            labels = self._smoothed(track, self.window)
+            face.mask, face.p_mask, face.gender, face.p_gender = labels
+            face.mask_label = self.mask_names[0 if face.mask else 1]
+        track.smooth_labels.append((face.mask, face.gender))
+
+    def _smoothed(self, track: Track, window: int | None) -> tuple[bool, float, str, float]:
+        """The track's labels over its last `window` frames (all if None): mean
+        probability against the (mean) threshold."""
+        last = slice(-window, None) if window else slice(None)
+        p_mask = float(np.mean(track.p_masks[last]))
+        p_second = float(np.mean(track.p_seconds[last]))
+        second = p_second > float(np.mean(track.gender_thresholds[last]))
+        p_gender = p_second if second else 1.0 - p_second
+        return p_mask >= self.mask_threshold, p_mask, self.gender_names[int(second)], p_gender
+
+    def _describe(self, track: Track) -> dict:
+        described = {
+            "track_id": track.track_id,
+            "first_frame": track.first_frame,
+            "last_frame": track.last_frame,
+            "start_s": round(track.first_seconds, 3),
+            "end_s": round(track.last_seconds, 3),
+            "frames": track.frames,
+            "mask": None,
+            "gender": None,
+        }
+        if track.p_masks:
+            mask, p_mask, gender, p_gender = self._smoothed(track, None)
+            described.update(
+                mask=mask,
+                p_mask=round(p_mask, 4),
+                gender=gender,
+                p_gender=round(p_gender, 4),
+                label_flips_per_frame=flips(track.raw_labels),
+                label_flips_smoothed=flips(track.smooth_labels),
+            )
+        return described

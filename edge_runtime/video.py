@@ -1,0 +1,94 @@
+"""One video or camera stream: faces tracked over its frames, an annotated MP4, a summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from edge_runtime.sources import Frame
+from edge_runtime.tracking import Tracker
+from edge_runtime.types import Result
+
+
+class Stream:
+    """Feeds a stream's Results through one Tracker; optionally writes them as an MP4.
+
+    `add` sets `track_id` and the smoothed labels on the Result's faces in place; `close`
+    ends the video file and returns the stream's summary (people, masks, genders, each
+    track's time span).
+    """
+
+    def __init__(
+        self,
+        source: str,
+        tracker: Tracker,
+        save_to: Path | None = None,
+        fps: float | None = None,
+        min_frames: int = 3,
+    ) -> None:
+        self.source = source
+        self.tracker = tracker
+        self.save_to = save_to
+        self.fps = fps
+        self.min_frames = min_frames
+        self.frames = 0
+        self._writer = None
+
+    def add(self, result: Result, frame: Frame) -> Result:
+        """Track this frame's faces and write its annotated picture if saving."""
+        self.tracker.update(result.faces, frame.index, frame.seconds)
+        self.frames += 1
+        self.fps = self.fps or frame.fps
+        if self.save_to is not None:
+            self._write(result.plot())
+        return result
+
+    def close(self) -> dict:
+        """Finish the MP4 (if any); the stream's summary."""
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+        summary = {"source": self.source, "frames": self.frames, "fps": self.fps}
+        summary.update(self.tracker.summary(self.min_frames))
+        if self.save_to is not None:
+            summary["video"] = str(self.save_to)
+        return summary
+
+    def _write(self, rgb: np.ndarray) -> None:
+        import cv2
+
+        if self._writer is None:
+            self.save_to.parent.mkdir(parents=True, exist_ok=True)
+            height, width = rgb.shape[:2]
+            fourcc = cv2.VideoWriter_fourcc(*"mp4v")
+            self._writer = cv2.VideoWriter(
+                str(self.save_to), fourcc, self.fps or 25.0, (width, height)
+            )
+            if not self._writer.isOpened():
+                raise OSError(f"{self.save_to}: cannot write an MP4 here")
+        self._writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+
+
+def summary_lines(summary: dict) -> list[str]:
+    """Readable summary: one line for the stream, one per person."""
+    genders = ", ".join(f"{name} {n}" for name, n in summary["by_gender"].items())
+    lines = [
+        f"{summary['source']}: {summary['frames']} frames, {summary['people']} people "
+        f"({summary['with_mask']} with a mask, {summary['without_mask']} without"
+        f"{'; ' + genders if genders else ''}); {summary['short_tracks']} tracks shorter "
+        f"than {summary['min_frames']} frames not counted"
+    ]
+    for track in summary["tracks"]:
+        line = (
+            f"  track {track['track_id']}: frames {track['first_frame']}-{track['last_frame']} "
+            f"({track['start_s']:.1f}-{track['end_s']:.1f} s, {track['frames']} seen)"
+        )
+        if track["mask"] is not None:
+            p_shown = track["p_mask"] if track["mask"] else 1 - track["p_mask"]
+            line += (
+                f"  {'mask' if track['mask'] else 'no mask'} {p_shown:.0%}"
+                f"  {track['gender']} {track['p_gender']:.0%}"
+            )
+        lines.append(line)
+    return lines

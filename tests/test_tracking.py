@@ -1,0 +1,142 @@
+"""Faces tracked over video: ids that stay, labels smoothed over a track, the CLI's video
+output (per-frame JSON with track_id, a summary, an annotated MP4)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from edge_runtime.tracking import Tracker, flips
+from edge_runtime.types import Face
+from tests.conftest import TEST_DATA
+
+MASK_T, GENDER_T = 0.5, {True: 0.465, False: 0.555}
+
+
+def face(x: float, y: float, mask: bool = False, p_mask: float = 0.1, male: float = 0.9) -> Face:
+    """A 60 px face at x, y with the cascade's fields (p_gender: of the gender shown)."""
+    threshold = GENDER_T[mask]
+    gender = "Male" if male > threshold else "Female"
+    return Face(
+        np.array([x, y, x + 60, y + 60], float),
+        0.99,
+        np.zeros((5, 2)),
+        mask,
+        p_mask,
+        gender,
+        male if gender == "Male" else 1 - male,
+        "WithMask" if mask else "WithoutMask",
+    )
+
+
+def tracker(**kwargs) -> Tracker:
+    return Tracker(MASK_T, GENDER_T, **kwargs)
+
+
+def test_moving_faces_keep_their_ids_and_a_new_face_gets_a_new_one():
+    t = tracker()
+    ids = []
+    for k in range(10):
+        faces = [face(10 + 8 * k, 20), face(300 - 8 * k, 40)]
+        if k >= 5:
+            faces.append(face(150, 300))
+        ids.append([f.track_id for f in t.update(faces, k)])
+    assert all(row[:2] == [1, 2] for row in ids)
+    assert all(row[2] == 3 for row in ids[5:])
+    assert t.summary()["people"] == 3
+
+
+def test_a_track_survives_a_few_missed_frames_but_not_max_age():
+    t = tracker(max_age=3)
+    t.update([face(10, 10)], 0)
+    t.update([face(12, 10)], 3)  # unseen in frames 1-2: same person
+    assert t.tracks()[0].frames == 2 and len(t.tracks()) == 1
+    t.update([face(14, 10)], 8)  # unseen for 4 frames: a new track
+    assert [f.track_id for f in t.active] == [2] and len(t.tracks()) == 2
+
+
+def test_one_bad_frame_does_not_flip_the_smoothed_labels():
+    smooth, raw = tracker(), tracker(smooth=False)
+    said = []
+    for k in range(12):
+        bad = k == 6  # one frame where the models say "mask" and "Female"
+        frame = dict(mask=bad, p_mask=0.8 if bad else 0.1, male=0.2 if bad else 0.9)
+        said.append(smooth.update([face(10 + k, 10, **frame)], k)[0])
+        raw.update([face(10 + k, 10, **frame)], k)
+    assert {(f.mask, f.gender) for f in said} == {(False, "Male")}
+    assert said[6].frame["mask"] is True and said[6].frame["gender"] == "Female"
+    described = smooth.summary()["tracks"][0]
+    assert described["label_flips_per_frame"] == 2 and described["label_flips_smoothed"] == 0
+    assert flips(raw.tracks()[0].smooth_labels) == 2
+
+
+def test_a_mask_put_on_mid_video_shows_within_half_the_window():
+    t = tracker(window=30)
+    said = []
+    for k in range(60):
+        on = k >= 20
+        said.append(t.update([face(10, 10, mask=on, p_mask=0.95 if on else 0.05)], k)[0].mask)
+    switched = said.index(True)
+    assert 20 < switched <= 20 + 15 and all(said[switched:]) and not any(said[:switched])
+
+
+def test_a_one_frame_track_says_what_its_frame_said():
+    # p(Male) 0.53 is under the unmasked threshold 0.555: Female, also after smoothing
+    said = tracker().update([face(0, 0, male=0.53)], 0)[0]
+    assert said.gender == "Female" and said.p_gender == pytest.approx(0.47)
+
+
+def test_summary_counts_people_by_mask_and_gender_and_sets_short_tracks_apart():
+    t = tracker()
+    for k in range(5):
+        faces = [face(0, 0, mask=True, p_mask=0.9, male=0.2), face(200, 0)]
+        if k == 2:
+            faces.append(face(400, 400))  # a one-frame false detection
+        t.update(faces, k, k / 10)
+    summary = t.summary(min_frames=3)
+    assert (summary["people"], summary["with_mask"], summary["without_mask"]) == (2, 1, 1)
+    assert summary["by_gender"] == {"Female": 1, "Male": 1} and summary["short_tracks"] == 1
+    first = summary["tracks"][0]
+    assert (first["start_s"], first["end_s"], first["frames"]) == (0.0, 0.4, 5)
+
+
+def two_person_video(path, frames: int = 24) -> None:
+    """A real masked woman and an unmasked man side by side, drifting right and down."""
+    import cv2
+
+    from benchmarks.video_tracking import write_video
+    from edge_runtime.image_io import load_image
+
+    left = load_image(TEST_DATA / "female_image_with_mask.jpg")
+    right = load_image(TEST_DATA / "male_image_without_mask.jpg")
+    canvas = np.full((400, 720, 3), 235, np.uint8)
+    canvas[60:320, 40:300], canvas[60:320, 400:660] = left, right
+
+    def moved(k: int) -> np.ndarray:
+        shift = np.float32([[1, 0, 2 * k], [0, 1, k]])
+        return cv2.warpAffine(canvas, shift, (720, 400), borderValue=(235, 235, 235))
+
+    write_video((moved(k) for k in range(frames)), path, fps=12.0)
+
+
+def test_cli_on_a_video_tracks_summarises_and_writes_an_mp4(tmp_path, capsys):
+    import cv2
+
+    from edge_runtime.__main__ import main
+
+    video = tmp_path / "walk.mp4"
+    two_person_video(video)
+    assert main([str(video), "--json", "--save", str(tmp_path / "out")]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    frames, summary = lines[:-1], lines[-1]["summary"]
+    assert len(frames) == 24 and all(len(f["faces"]) == 2 for f in frames)
+    ids = {face["track_id"] for f in frames for face in f["faces"]}
+    assert ids == {1, 2}
+    assert (summary["people"], summary["with_mask"], summary["without_mask"]) == (2, 1, 1)
+    assert [t["frames"] for t in summary["tracks"]] == [24, 24]
+    assert summary["tracks"][1]["end_s"] == pytest.approx(23 / 12, abs=1e-3)
+    capture = cv2.VideoCapture(summary["video"])
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 24
+    capture.release()
