@@ -54,14 +54,32 @@ class Detections:
 
 
 def normalize(image: np.ndarray) -> np.ndarray:
-    """RGB uint8 -> the networks' float32 input scale, (pixel - 127.5) / 128."""
-    return (image.astype(np.float32) - PIXEL_MEAN) * PIXEL_SCALE
+    """RGB uint8 -> the networks' float32 input scale, (pixel - 127.5) / 128.
+
+    One OpenCV pass (pixel * 1/128 - 127.5/128, both exact in float32): 20x faster than
+    the same arithmetic in numpy on a VGA photo, with equal results.
+    """
+    return cv2.addWeighted(
+        image, PIXEL_SCALE, image, 0.0, -PIXEL_MEAN * PIXEL_SCALE, dtype=cv2.CV_32F
+    )
 
 
 def scale_pyramid(height: int, width: int, min_face_size: float, factor: float) -> np.ndarray:
     """Scales at which P-Net's 12 px window sees faces from `min_face_size` up (reference rule)."""
     count = round(-((np.log(min(height, width) / PNET_CELL) / np.log(factor)) + 1))
     return (PNET_CELL / min_face_size) * factor ** np.arange(max(count, 0))
+
+
+def pyramid(normalized: np.ndarray, scales: np.ndarray) -> list[np.ndarray]:
+    """The image at each scale, each resized from the full image (INTER_AREA), as the
+    reference does. Resizing each level from the one before would save 3-4 ms on a VGA
+    photo but lost faces: 20-40 px recall of the reference weights fell from 55.6% to
+    50.0% on the scenes_voc test split."""
+    height, width = normalized.shape[:2]
+    return [
+        cv2.resize(normalized, (int(width * s), int(height * s)), interpolation=cv2.INTER_AREA)
+        for s in scales
+    ]
 
 
 def pnet_boxes(reg: np.ndarray, prob: np.ndarray, scale: float, threshold: float) -> np.ndarray:
@@ -84,25 +102,25 @@ def crop_and_resize(image: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarr
     """Bilinear patches (N, size, size, C) of float32 `image` inside `boxes`, zero outside it.
 
     Same sampling as tf.image.crop_and_resize with boxes normalised by the image size,
-    which is what the reference uses to feed R-Net and O-Net.
+    which is what the reference uses to feed R-Net and O-Net: the sample points are
+    computed here and one `cv2.remap` call samples every patch (11x faster than numpy
+    gathers for 400 candidates; values equal within 3e-5).
     """
     height, width, channels = image.shape
+    count = len(boxes)
     steps = np.arange(size) / (size - 1)
     y = (boxes[:, 1:2] / height + steps * (boxes[:, 3:4] - boxes[:, 1:2]) / height) * (height - 1)
     x = (boxes[:, 0:1] / width + steps * (boxes[:, 2:3] - boxes[:, 0:1]) / width) * (width - 1)
-    y0 = np.floor(y)
-    x0 = np.floor(x)
-    dy = (y - y0).astype(np.float32)[:, :, None, None]
-    dx = (x - x0).astype(np.float32)[:, None, :, None]
-    row0 = np.clip(y0, 0, height - 1).astype(np.intp)[:, :, None] * width
-    row1 = np.clip(np.ceil(y), 0, height - 1).astype(np.intp)[:, :, None] * width
-    col0 = np.clip(x0, 0, width - 1).astype(np.intp)[:, None, :]
-    col1 = np.clip(np.ceil(x), 0, width - 1).astype(np.intp)[:, None, :]
-    flat = image.reshape(-1, channels)
-    v00, v01 = np.take(flat, row0 + col0, axis=0), np.take(flat, row0 + col1, axis=0)
-    v10, v11 = np.take(flat, row1 + col0, axis=0), np.take(flat, row1 + col1, axis=0)
-    top = v00 + (v01 - v00) * dx
-    patches = top + (v10 + (v11 - v10) * dx - top) * dy
+    map_x = np.broadcast_to(x[:, None, :], (count, size, size)).astype(np.float32)
+    map_y = np.broadcast_to(y[:, :, None], (count, size, size)).astype(np.float32)
+    patches = cv2.remap(
+        image,
+        map_x.reshape(count * size, size),
+        map_y.reshape(count * size, size),
+        cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=0,
+    ).reshape(count, size, size, channels)
     inside = ((y >= 0) & (y <= height - 1))[:, :, None] & ((x >= 0) & (x <= width - 1))[:, None, :]
     patches[~inside] = 0
     return patches
@@ -186,18 +204,16 @@ class MTCNN:
         scales = scale_pyramid(height, width, self.min_face_size, self.scale_factor)
         if not len(scales):
             return np.zeros((0, 5))
-        per_scale = list(self._pool.map(lambda s: self._pnet_level(normalized, s), scales))
+        levels = pyramid(normalized, scales)
+        per_scale = list(self._pool.map(self._pnet_level, levels, scales))
         rows = np.concatenate(per_scale)
         rows = rows[bx.sort_by_score(rows[:, 4])]
         rows = rows[bx.nms(rows[:, :4], 0.7)]
         rows[:, :4] = bx.to_square(rows[:, :4])
         return rows
 
-    def _pnet_level(self, normalized: np.ndarray, scale: float) -> np.ndarray:
+    def _pnet_level(self, scaled: np.ndarray, scale: float) -> np.ndarray:
         """P-Net on one pyramid level: its boxes after the per-level NMS."""
-        height, width = normalized.shape[:2]
-        size = (int(width * scale), int(height * scale))
-        scaled = cv2.resize(normalized, size, interpolation=cv2.INTER_AREA)
         planar = np.ascontiguousarray(scaled.transpose(2, 0, 1)[None])
         reg, prob = self.pnet.run(["box_reg", "face_prob"], {"input": planar})
         rows = pnet_boxes(reg, prob, scale, self.thresholds[0])

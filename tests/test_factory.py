@@ -251,10 +251,11 @@ def test_packed_data_writes_the_same_run_folder(prepared: Path, trained: Path, t
     assert np.abs(packed["image"][0] - first).mean() < 3  # JPEG quality 95
 
     run = tmp_path / "run"
-    command = fit_command(tmp_path / "mask.npz", run, 1, "--half-parts")
+    # 3 epochs asked, but a time limit (minutes) that the first epoch already passes
+    command = fit_command(tmp_path / "mask.npz", run, 3, "--half-parts", "--time-limit", "0.001")
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "arrays" in result.stdout
+    assert "arrays" in result.stdout and logged_epochs(run / "history.csv") == [0]
     assert {p.name for p in trained.iterdir()} <= {p.name for p in run.iterdir()}
     parts = sorted(run.glob("weights16.npz.part*"))
     assert parts and all(p.stat().st_size <= PART_BYTES for p in parts)
