@@ -35,7 +35,7 @@ mirror=${DEBIAN_MIRROR:-$(grep -rhoE '^(URIs:|deb) +[^ ]+' /etc/apt/sources.list
     | awk '{print $2}' | grep -E '/debian/?$' | head -1)}
 # onnxruntime >= 1.31 crashes at import (SIGSEGV) under bookworm's qemu 7.2 (1.24 does
 # not); qemu 10 from bookworm-backports runs it.
-if (( $(qemu-aarch64-static --version | grep -oE '[0-9]+' | head -1) < 8 )); then
+if (( $(qemu-aarch64-static --version | grep -oE 'version [0-9]+' | grep -oE '[0-9]+') < 8 )); then
     echo "deb $mirror bookworm-backports main" > /etc/apt/sources.list.d/edge-backports.list
     apt-get update -qq
     apt-get install -y -qq -t bookworm-backports qemu-user-static >/dev/null
