@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_runtime.detectors import DEFAULT_DETECTOR, DETECTORS
+from edge_runtime.detectors import DEFAULT_DETECTOR, DEFAULT_MAX_SIDE, DETECTORS
 from edge_runtime.image_io import DEFAULT_MAX_PIXELS, ImageLoadError, load_image
 from edge_runtime.manifest import DEFAULT_MODELS_DIR, ModelIntegrityError
 from edge_runtime.sessions import ProviderUnavailableError, resolve_providers
@@ -57,6 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="JSON Lines, one object per image")
     parser.add_argument("--save", type=Path, metavar="DIR", help="write annotated copies here")
     parser.add_argument("--min-face", type=float, default=20, help="smallest face, px (20)")
+    parser.add_argument(
+        "--max-side",
+        type=int,
+        default=DEFAULT_MAX_SIDE,
+        help=f"detect on a copy shrunk to this longer side if larger ({DEFAULT_MAX_SIDE}; "
+        "0: full resolution)",
+    )
     parser.add_argument(
         "--detector",
         choices=sorted(DETECTORS),
@@ -155,6 +162,7 @@ class Runner:
             args.max_pixels,
             classify=not args.faces_only,
             detector=args.detector,
+            max_side=args.max_side,
         )
 
     def run(self, name: str, image: np.ndarray) -> Result:

@@ -14,3 +14,6 @@ DETECTORS: dict[str, tuple[str, str, str]] = {
 }
 DEFAULT_DETECTOR = "finetuned"
 REFERENCE_THRESHOLDS = (0.6, 0.7, 0.8)
+# Photos whose longer side is above this are detected on a copy shrunk to it: a 12 MP
+# photo's pyramid costs about 30x a VGA photo's, and its faces are rarely 20 px.
+DEFAULT_MAX_SIDE = 1920

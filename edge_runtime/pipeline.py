@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_runtime.cascade import Cascade
-from edge_runtime.detectors import DEFAULT_DETECTOR
+from edge_runtime.detectors import DEFAULT_DETECTOR, DEFAULT_MAX_SIDE
 from edge_runtime.image_io import DEFAULT_MAX_PIXELS, load_image
 from edge_runtime.manifest import DEFAULT_MODELS_DIR
 from edge_runtime.mtcnn import MTCNN
@@ -31,6 +31,8 @@ class Pipeline:
     detector: "finetuned" (MTCNN fine-tuned on masked faces) or "mtcnn" (the reference).
     face_threshold: O-Net's face probability threshold (default: the detector's own).
     classify: False to find faces only (no mask or gender models are loaded).
+    max_side: photos larger than this (longer side, px) are detected on a shrunk copy;
+    None keeps full resolution (`edge_runtime.mtcnn.MTCNN`).
     """
 
     def __init__(
@@ -43,6 +45,7 @@ class Pipeline:
         max_pixels: int = DEFAULT_MAX_PIXELS,
         classify: bool = True,
         detector: str = DEFAULT_DETECTOR,
+        max_side: int | None = DEFAULT_MAX_SIDE,
     ) -> None:
         models_dir = Path(models_dir) if models_dir else DEFAULT_MODELS_DIR
         self.max_pixels = max_pixels
@@ -53,6 +56,7 @@ class Pipeline:
             threads=threads,
             detector=detector,
             face_threshold=face_threshold,
+            max_side=max_side,
         )
         self.cascade = Cascade(models_dir, providers, threads) if classify else None
 

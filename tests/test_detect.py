@@ -51,6 +51,18 @@ def test_wide_photo_is_not_squashed(detector):
     assert pairwise_iou(in_wide.boxes[:1], shifted)[0, 0] > 0.9
 
 
+def test_a_photo_over_max_side_is_detected_shrunk_and_boxed_in_its_own_pixels():
+    from edge_runtime.mtcnn import MTCNN
+
+    image = load_image(TEST_DATA / "male_image_with_mask.jpg")
+    small = MTCNN(detector="finetuned").detect(image)
+    big = cv2.resize(image, (2600, 2600), interpolation=cv2.INTER_CUBIC)
+    found = MTCNN(detector="finetuned", max_side=520).detect(big)  # detected at 520 px
+    assert len(small) == len(found) == 1
+    assert pairwise_iou(found.boxes, small.boxes * 10)[0, 0] > 0.9
+    assert np.abs(found.landmarks - small.landmarks * 10).max() < 130  # 5% of the photo
+
+
 def test_exif_rotated_photo_is_detected_upright(detector, tmp_path: Path):
     upright = load_image(TEST_DATA / "female_image_with_mask.jpg")
     exif = Image.Exif()
