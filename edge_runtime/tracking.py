@@ -100,7 +100,7 @@ class Tracker:
 
     def update(self, faces: list[Face], frame: int, seconds: float = 0.0) -> list[Face]:
         """Link this frame's faces to tracks; sets `track_id` and, where the faces were
-        classified, the smoothed labels (the frame's own stay in `Face.frame_labels`)."""
+        classified, the smoothed labels (the frame's own stay in `Face.frame`)."""
         self._retire(frame)
         pairs = self._match(faces, frame)
         matched = {d for d, _ in pairs}
@@ -147,7 +147,7 @@ class Tracker:
             return []
         boxes = np.array([f.box for f in faces], float)
         predicted = np.array([t.predicted_box(frame) for t in self.active])
-        overlaps = pairwise_iou(predicted, boxes)
+        overlaps = np.nan_to_num(pairwise_iou(predicted, boxes))  # empty boxes: 0
         pairs, used_tracks, used_faces = [], set(), set()
         for flat in np.argsort(-overlaps, axis=None):
             t, d = np.unravel_index(flat, overlaps.shape)
