@@ -78,10 +78,8 @@ def frames(source: str | Path, max_frames: int | None = None, stride: int = 1) -
             if not ok:
                 break
             if index % stride == 0:
-                if camera or fps is None:
-                    seconds = time.monotonic() - opened if camera else 0.0
-                else:
-                    seconds = index / fps
+                clock = index / fps if fps else 0.0  # a video's own clock
+                seconds = time.monotonic() - opened if camera else clock
                 rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
                 yield Frame(f"{name}#{index}", rgb, name, index, seconds, fps)
                 emitted += 1

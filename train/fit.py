@@ -189,16 +189,18 @@ def array_inputs(
     training: bool = False,
     seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(x, y, sample weight) arrays for `model.fit`, in whole batches so a compiled step
-    keeps one shape: training is shuffled (seeded) and cut, evaluation padded with
-    zero-weight copies."""
-    x = crops_of(Path(), rows, images)
-    y = np.array([class_names.index(r["label"]) for r in rows], np.float32)
+    """(x, y, sample weight) arrays for `model.fit` from the rows' `index` into `images`,
+    in whole batches so a compiled step keeps one shape: training is shuffled (seeded) and
+    cut, evaluation padded with zero-weight copies."""
     w = np.asarray(weights if weights is not None else [1.0] * len(rows), np.float32)
     if training:
         keep = np.random.default_rng(seed).permutation(len(rows))
         keep = keep[: max(len(rows) // batch, 1) * batch]
-        return x[keep], y[keep], w[keep]
+        rows, w = [rows[k] for k in keep], w[keep]
+    x = images[[r["index"] for r in rows]].astype(np.float32)
+    y = np.array([class_names.index(r["label"]) for r in rows], np.float32)
+    if training:
+        return x, y, w
     extra = (-len(rows)) % batch
     if extra:
         x = np.concatenate([x, np.repeat(x[:1], extra, axis=0)])

@@ -8,6 +8,7 @@ that takes a run (calibrate, failures, export, benchmarks) takes such a folder a
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from pathlib import Path
@@ -23,10 +24,9 @@ def save_half_parts(model, run: Path) -> list[Path]:
     run = Path(run)
     arrays = {f"w{i:04d}": np.asarray(w).astype(np.float16) for i, w in enumerate(model.weights)}
     arrays["paths"] = np.array([w.path for w in model.weights])
-    whole = run / HALF_WEIGHTS
-    np.savez(whole, **arrays)
-    blob = whole.read_bytes()
-    whole.unlink()
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    blob = buffer.getvalue()
     parts = []
     for k in range(math.ceil(len(blob) / PART_BYTES)):
         part = run / f"{HALF_WEIGHTS}.part{k}"
@@ -37,8 +37,6 @@ def save_half_parts(model, run: Path) -> list[Path]:
 
 def load_half_parts(model, run: Path) -> None:
     """Set `model`'s weights from `save_half_parts` output; refuses another structure."""
-    import io
-
     parts = sorted(Path(run).glob(HALF_WEIGHTS + ".part*"), key=lambda p: int(p.suffix[5:]))
     if not parts:
         raise FileNotFoundError(f"{run}: no {HALF_WEIGHTS}.part* files")
