@@ -70,16 +70,14 @@ def scale_pyramid(height: int, width: int, min_face_size: float, factor: float) 
     return (PNET_CELL / min_face_size) * factor ** np.arange(max(count, 0))
 
 
-def pyramid(normalized: np.ndarray, scales: np.ndarray) -> list[np.ndarray]:
-    """The image at each scale, each resized from the full image (INTER_AREA), as the
-    reference does. Resizing each level from the one before would save 3-4 ms on a VGA
-    photo but lost faces: 20-40 px recall of the reference weights fell from 55.6% to
-    50.0% on the scenes_voc test split."""
+def pyramid_level(normalized: np.ndarray, scale: float) -> np.ndarray:
+    """The image at one scale, resized from the full image (INTER_AREA), as the reference
+    does. Resizing each level from the one before would save 3-4 ms on a VGA photo but
+    lost faces: 20-40 px recall of the reference weights fell from 55.6% to 50.0% on the
+    scenes_voc test split."""
     height, width = normalized.shape[:2]
-    return [
-        cv2.resize(normalized, (int(width * s), int(height * s)), interpolation=cv2.INTER_AREA)
-        for s in scales
-    ]
+    size = (int(width * scale), int(height * scale))
+    return cv2.resize(normalized, size, interpolation=cv2.INTER_AREA)
 
 
 def pnet_boxes(reg: np.ndarray, prob: np.ndarray, scale: float, threshold: float) -> np.ndarray:
@@ -140,7 +138,8 @@ class MTCNN:
 
     detector: a name in DETECTORS. thresholds: P-Net, R-Net and O-Net face probabilities
     (default: the ones stored with the detector's O-Net in the manifest, else the
-    reference 0.6, 0.7, 0.8); face_threshold replaces the O-Net one alone.
+    reference 0.6, 0.7, 0.8, with the P-Net's own where its entry has one);
+    face_threshold replaces the O-Net one alone.
     max_side: detect on a copy of the photo shrunk to this longer side when it is larger
     (boxes come back in the photo's pixels; the smallest face found grows in proportion,
     e.g. 42 px on a 4000x3000 photo); None or 0 keeps every photo at full resolution.
@@ -165,7 +164,9 @@ class MTCNN:
         self.scale_factor = float(scale_factor)
         self.max_side = max_side or None
         models = [verified_model(models_dir, name) for name in DETECTORS[detector]]
-        thresholds = thresholds or models[2][1].get("thresholds", REFERENCE_THRESHOLDS)
+        if not thresholds:  # stored with the O-Net; a student P-Net carries its own
+            thresholds = list(models[2][1].get("thresholds", REFERENCE_THRESHOLDS))
+            thresholds[0] = models[0][1].get("threshold", thresholds[0])
         if face_threshold is not None:
             thresholds = (*thresholds[:2], face_threshold)
         self.thresholds = tuple(float(t) for t in thresholds)
@@ -215,16 +216,17 @@ class MTCNN:
         scales = scale_pyramid(height, width, self.min_face_size, self.scale_factor)
         if not len(scales):
             return np.zeros((0, 5))
-        levels = pyramid(normalized, scales)
-        per_scale = list(self._pool.map(self._pnet_level, levels, scales))
+        per_scale = list(self._pool.map(self._pnet_level, [normalized] * len(scales), scales))
         rows = np.concatenate(per_scale)
         rows = rows[bx.sort_by_score(rows[:, 4])]
         rows = rows[bx.nms(rows[:, :4], 0.7)]
         rows[:, :4] = bx.to_square(rows[:, :4])
         return rows
 
-    def _pnet_level(self, scaled: np.ndarray, scale: float) -> np.ndarray:
-        """P-Net on one pyramid level: its boxes after the per-level NMS."""
+    def _pnet_level(self, normalized: np.ndarray, scale: float) -> np.ndarray:
+        """P-Net on one pyramid level: its boxes after the per-level NMS. The level is
+        resized here, in the worker, so that the workers share the resizing too."""
+        scaled = pyramid_level(normalized, scale)
         planar = np.ascontiguousarray(scaled.transpose(2, 0, 1)[None])
         reg, prob = self.pnet.run(["box_reg", "face_prob"], {"input": planar})
         rows = pnet_boxes(reg, prob, scale, self.thresholds[0])
