@@ -5,8 +5,10 @@
 
 A recall check without boxes: every photo in `scenes_masked` shows at least one person
 wearing a mask, so a photo where a detector finds no face is a miss (a few are posters,
-which no detector should be blamed for). None of these photos was used in training.
-Writes OUT.md and OUT.json.
+which no detector should be blamed for). R-Net and O-Net never saw these photos; the
+student P-Net (`python -m train pnet`) learnt from the reference P-Net's maps on the
+train and val photos of `train.prepare.split_of` (no labels), so `--split test` keeps
+the photos no part of the detector saw. Writes OUT.md and OUT.json.
 """
 
 from __future__ import annotations
@@ -53,15 +55,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="path stem for .md and .json")
     parser.add_argument("--models", type=Path, default=None)
     parser.add_argument("--detectors", nargs="+", default=["finetuned", "mtcnn"])
+    parser.add_argument(
+        "--split", choices=["train", "val", "test"], default=None, help="only this split's photos"
+    )
     args = parser.parse_args(argv)
     from edge_runtime.mtcnn import MTCNN
+    from train.prepare import split_of
 
     photos = sorted(p for p in args.folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    photos = [p for p in photos if args.split in (None, split_of(p))]
     results = [
         count_found(photos, MTCNN(args.models, detector=name), name) for name in args.detectors
     ]
     lines = [
-        f"## {args.folder.name}: photos of masked people where a face is found",
+        f"## {args.folder.name} ({args.split or 'all'} photos): photos of masked people "
+        "where a face is found",
         "",
         "| detector | photos | with a face found | faces found |",
         "|---|---:|---:|---:|",

@@ -1,7 +1,8 @@
 """The face detectors on offer: which manifest entries make up each one, and the default.
 
-"mtcnn" is the reference `mtcnn` package's P-Net, R-Net and O-Net; "finetuned" keeps
-that P-Net and uses R-Net and O-Net fine-tuned on masked and unmasked faces
+"mtcnn" is the reference `mtcnn` package's P-Net, R-Net and O-Net; "finetuned" uses a
+smaller P-Net taught by the reference one (`python -m train pnet`, `python -m export
+pnet`; about half its time) and R-Net and O-Net fine-tuned on masked and unmasked faces
 (`python -m train detector`, `python -m export detector`). Kept apart from the detector
 code so the command line can list them without loading ONNX Runtime.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 DETECTORS: dict[str, tuple[str, str, str]] = {
     "mtcnn": ("mtcnn_pnet", "mtcnn_rnet", "mtcnn_onet"),
-    "finetuned": ("mtcnn_pnet", "finetuned_rnet", "finetuned_onet"),
+    "finetuned": ("finetuned_pnet", "finetuned_rnet", "finetuned_onet"),
 }
 DEFAULT_DETECTOR = "finetuned"
 REFERENCE_THRESHOLDS = (0.6, 0.7, 0.8)

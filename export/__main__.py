@@ -1,4 +1,5 @@
-"""`python -m export mtcnn|detector|model`: MTCNN (reference or fine-tuned), classifiers -> ONNX."""
+"""`python -m export mtcnn|detector|pnet|model`: MTCNN (reference, fine-tuned, student P-Net),
+classifiers -> ONNX."""
 
 from __future__ import annotations
 
@@ -28,6 +29,12 @@ def main(argv: list[str] | None = None) -> int:
         default=(0.6, 0.7, 0.8),
         metavar=("PNET", "RNET", "ONET"),
         help="the detector's default thresholds, stored in the manifest (0.6 0.7 0.8)",
+    )
+    p_pnet = sub.add_parser("pnet", help="the student P-Net of a `python -m train pnet` run")
+    p_pnet.add_argument("--run", type=Path, required=True, help="run folder of train pnet")
+    p_pnet.add_argument("--models", type=Path, default=DEFAULT_MODELS_DIR, help="models folder")
+    p_pnet.add_argument(
+        "--threshold", type=float, default=0.6, help="its face threshold, in the manifest (0.6)"
     )
     p_model = sub.add_parser(
         "model", help="a trained .keras classifier to ONNX, behind a parity gate"
@@ -60,6 +67,11 @@ def main(argv: list[str] | None = None) -> int:
 
         for path in export_finetuned(args.run, args.models, tuple(args.thresholds)):
             print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB)")
+    elif args.command == "pnet":
+        from export.mtcnn import export_student_pnet
+
+        path = export_student_pnet(args.run, args.models, args.threshold)
+        print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB)")
     elif args.command == "model":
         from export.classifier import ParityError, export_classifier
 

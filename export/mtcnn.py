@@ -1,5 +1,6 @@
-"""Convert MTCNN's P-Net, R-Net and O-Net to ONNX: the `mtcnn` package's weights, or
-R-Net and O-Net fine-tuned by `python -m train detector` (`export_finetuned`).
+"""Convert MTCNN's P-Net, R-Net and O-Net to ONNX: the `mtcnn` package's weights,
+R-Net and O-Net fine-tuned by `python -m train detector` (`export_finetuned`), or the
+student P-Net of `python -m train pnet` (`export_student_pnet`).
 
 The `mtcnn` networks are subclassed Keras 3 models. tf2onnx's `from_keras` fails on
 Keras 3 models (it reads `_get_save_spec` / `output_names`, which Keras 3 removed:
@@ -28,16 +29,18 @@ def export_network(
     weights_file: Path | None = None,
     variant: str = "mtcnn",
     extra: dict | None = None,
+    model=None,
 ) -> Path:
     """Convert one MTCNN network to models_dir/<variant>/<name>.onnx, listed in the manifest
     as <variant>_<name>. weights_file: Keras weights of a fine-tuned run instead of the
-    package's own; extra: more manifest fields (e.g. thresholds, metrics)."""
+    package's own; extra: more manifest fields (e.g. thresholds, metrics); model: another
+    Keras network with the same inputs and outputs (the student P-Net), weights loaded."""
     import onnx
     import tensorflow as tf
     import tf2onnx
 
     _, weights, shape, output_names = NETWORKS[name]
-    model = keras_network(name, weights_file)
+    model = model or keras_network(name, weights_file)
 
     signature = [tf.TensorSpec(shape, tf.float32, name="input")]
 
@@ -55,7 +58,8 @@ def export_network(
     out.write_bytes(proto.SerializeToString())
     source = {"package": "mtcnn", "version": version("mtcnn"), "weights": weights}
     if weights_file is not None:
-        source = {"finetuned_from": source, "weights": Path(weights_file).name}
+        how = "distilled_from" if name == "pnet" else "finetuned_from"
+        source = {how: source, "weights": Path(weights_file).name}
     write_entry(
         models_dir,
         f"{variant}_{name}",
@@ -97,6 +101,21 @@ def export_finetuned(
             export_network(name, models_dir, run / name / f"{name}.weights.h5", "finetuned", extra)
         )
     return paths
+
+
+def export_student_pnet(run: Path, models_dir: Path, threshold: float) -> Path:
+    """The student P-Net of a `python -m train pnet` run as the "finetuned" detector's P-Net,
+    with its own threshold (it replaces the detector's first one) and the pyramid it learnt
+    on in the manifest."""
+    from train.pnet import student_pnet
+
+    metrics = json.loads((run / "metrics.json").read_text())
+    model = student_pnet(tuple(metrics["widths"]))
+    weights = run / "pnet.weights.h5"
+    model.load_weights(weights)
+    training = {k: metrics[k] for k in ("widths", "params", "train_tiles", "val")}
+    extra = {"threshold": threshold, "pyramid": metrics["pyramid"], "training": training}
+    return export_network("pnet", models_dir, weights, "finetuned", extra, model)
 
 
 def onnx_input_shape(proto) -> list[int | None]:

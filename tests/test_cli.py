@@ -85,4 +85,4 @@ def test_a_model_missing_from_the_manifest_is_a_usage_error(tmp_path: Path, caps
     capsys.readouterr()
     code = main([str(GOOD), "--faces-only", "--models", str(models), "--detector", "finetuned"])
     assert code == 2
-    assert "finetuned_rnet" in capsys.readouterr().err
+    assert "finetuned_pnet" in capsys.readouterr().err

@@ -123,3 +123,17 @@ def test_finetuned_detector_also_gives_reference_boxes_for_the_crops(detector):
     back = pairwise_iou(reference.boxes.astype(float), converted).max(axis=1)
     assert len(found) >= 6 and np.array_equal(reference.reference_boxes, reference.boxes)
     assert np.median(back) > 0.8 > np.median(raw)
+
+
+def test_chained_pyramid_shows_the_area_pyramids_picture():
+    """The student P-Net's cheap pyramid: the same level sizes and nearly the same pixels."""
+    from edge_runtime.mtcnn import normalize, pyramid, scale_pyramid
+
+    image = normalize(load_image(SEED_PHOTOS[0]))
+    scales = scale_pyramid(*image.shape[:2], 20, 0.709)
+    area, chained = pyramid(image, scales, "area"), pyramid(image, scales, "chained")
+    assert [a.shape for a in area] == [c.shape for c in chained]
+    for a, c in zip(area, chained, strict=True):
+        assert np.abs(a - c).mean() < 0.05  # in (pixel - 127.5) / 128 units: 6 grey levels
+    with pytest.raises(ValueError, match="unknown pyramid"):
+        pyramid(image, scales, "nearest")

@@ -119,10 +119,11 @@ def test_export_gives_a_detector_the_runtime_loads(run: Path, tmp_path: Path):
 
     models = tmp_path / "models"
     shutil.copytree(DEFAULT_MODELS_DIR / "mtcnn", models / "mtcnn")
-    reference = read_manifest(DEFAULT_MODELS_DIR)["models"]
-    (models / "manifest.json").write_text(
-        json.dumps({"format": 1, "models": {k: v for k, v in reference.items() if "mtcnn_" in k}})
-    )
+    (models / "finetuned").mkdir()
+    shutil.copy(DEFAULT_MODELS_DIR / "finetuned" / "pnet.onnx", models / "finetuned")
+    shipped = read_manifest(DEFAULT_MODELS_DIR)["models"]
+    keep = {k: v for k, v in shipped.items() if "mtcnn_" in k or k == "finetuned_pnet"}
+    (models / "manifest.json").write_text(json.dumps({"format": 1, "models": keep}))
     export_finetuned(run, models, (0.6, 0.5, 0.7))
     entry = read_manifest(models)["models"]["finetuned_onet"]
     assert entry["thresholds"] == [0.6, 0.5, 0.7]
@@ -130,7 +131,8 @@ def test_export_gives_a_detector_the_runtime_loads(run: Path, tmp_path: Path):
     assert set(entry["reference_box"]) == {"shift", "scale", "faces"}
 
     detector = MTCNN(models, detector="finetuned")
-    assert detector.thresholds == (0.6, 0.5, 0.7)
+    # R-Net's and O-Net's from the export, P-Net's from the student P-Net's own entry.
+    assert detector.thresholds == (keep["finetuned_pnet"]["threshold"], 0.5, 0.7)
     image = load_image(DATA / "scenes_voc" / "images" / "maksssksksss104.jpg")
     found = detector.detect(image)
     assert found.boxes.shape == (len(found), 4) and found.landmarks.shape == (len(found), 5, 2)

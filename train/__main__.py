@@ -142,6 +142,28 @@ def build_parser() -> argparse.ArgumentParser:
     det.add_argument("--seed", type=int, default=0)
     det.add_argument("--limit", type=int, default=None, help="max scene photos per folder")
     det.add_argument("--crops-per-folder", type=int, default=1500)
+
+    pn = sub.add_parser(
+        "pnet", help="teach a smaller, faster P-Net from the reference P-Net and face boxes"
+    )
+    pn.add_argument(
+        "--scenes", type=Path, nargs="+", required=True, help="folders with images/ annotations/"
+    )
+    pn.add_argument(
+        "--unlabelled", type=Path, nargs="*", default=[], help="folders of photos without boxes"
+    )
+    pn.add_argument(
+        "--out", type=Path, required=True, help="run folder: a rerun reuses its tiles and resumes"
+    )
+    pn.add_argument("--epochs", type=int, default=30)
+    pn.add_argument("--batch-size", type=int, default=128)
+    pn.add_argument("--lr", type=float, default=3e-3)
+    pn.add_argument("--seed", type=int, default=0)
+    pn.add_argument("--widths", type=int, nargs=3, default=[16, 16, 16], help="channels per layer")
+    pn.add_argument(
+        "--pyramid", choices=["chained", "area"], default="chained", help="the pyramid it runs on"
+    )
+    pn.add_argument("--limit", type=int, default=None, help="max photos per folder")
     return parser
 
 
@@ -217,6 +239,22 @@ def main(argv: list[str] | None = None) -> int:
             )
             metrics = fit_network(config)
             print(json.dumps({k: metrics[k] for k in ("net", "before", "after")}, indent=2))
+    elif args.command == "pnet":
+        from train.pnet import PnetFitConfig, fit_pnet, prepare_tiles
+
+        tiles = prepare_tiles(
+            args.scenes, args.unlabelled, args.out, args.seed, args.limit, args.pyramid
+        )
+        config = PnetFitConfig(
+            tiles,
+            args.out,
+            args.epochs,
+            args.batch_size,
+            args.lr,
+            seed=args.seed,
+            widths=args.widths,
+        )
+        print(json.dumps(fit_pnet(config), indent=2))
     return 0
 
 

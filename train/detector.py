@@ -152,6 +152,31 @@ def evaluate(model, x, kind, offsets) -> dict:
     }
 
 
+def fit_resumable(model, train: tuple, val: tuple, out: Path, config) -> None:
+    """`model.fit` on arrays that resumes from out/backup after a kill, logs
+    out/history.csv, stops early on validation loss and ends with the best epoch's
+    weights. config: epochs, batch_size and patience."""
+    import keras
+
+    model.fit(
+        *train,
+        batch_size=config.batch_size,
+        epochs=config.epochs,
+        shuffle=True,
+        validation_data=val,
+        callbacks=[
+            keras.callbacks.BackupAndRestore(str(out / "backup")),
+            keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
+            keras.callbacks.ModelCheckpoint(
+                str(out / "best.weights.h5"), save_best_only=True, save_weights_only=True
+            ),
+            keras.callbacks.EarlyStopping(patience=config.patience),
+        ],
+        verbose=2,
+    )
+    model.load_weights(out / "best.weights.h5")
+
+
 def fit_network(config: DetectorFitConfig) -> dict:
     """Fine-tune one network; resumes from the run folder's backup; returns its metrics."""
     import keras
@@ -179,24 +204,7 @@ def fit_network(config: DetectorFitConfig) -> dict:
     )
     weights = out / f"{config.net}.weights.h5"
     started = time.time()
-    model.fit(
-        x_tr,
-        y_tr,
-        batch_size=config.batch_size,
-        epochs=config.epochs,
-        shuffle=True,
-        validation_data=(x_va, y_va),
-        callbacks=[
-            keras.callbacks.BackupAndRestore(str(out / "backup")),
-            keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
-            keras.callbacks.ModelCheckpoint(
-                str(out / "best.weights.h5"), save_best_only=True, save_weights_only=True
-            ),
-            keras.callbacks.EarlyStopping(patience=config.patience),
-        ],
-        verbose=2,
-    )
-    model.load_weights(out / "best.weights.h5")
+    fit_resumable(model, (x_tr, y_tr), (x_va, y_va), out, config)
     network.save_weights(weights)
     metrics = {
         "net": config.net,
