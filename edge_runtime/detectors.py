@@ -1,8 +1,9 @@
 """The face detectors on offer: which manifest entries make up each one, and the default.
 
 "mtcnn" is the reference `mtcnn` package's P-Net, R-Net and O-Net; "finetuned" uses a
-smaller P-Net taught by the reference one (`python -m train pnet`, `python -m export
-pnet`; about half its time) and R-Net and O-Net fine-tuned on masked and unmasked faces
+smaller P-Net taught by the reference one on a cheaper pyramid (`python -m train pnet`,
+`python -m export pnet`; the detector in less than half the time) and R-Net and O-Net
+fine-tuned on masked and unmasked faces
 (`python -m train detector`, `python -m export detector`). Kept apart from the detector
 code so the command line can list them without loading ONNX Runtime.
 """

@@ -193,6 +193,8 @@ class MTCNN:
         self.thresholds = tuple(float(t) for t in thresholds)
         # The pyramid its P-Net learnt on (absent: the reference's).
         self.pyramid = models[0][1].get("pyramid", "area")
+        if self.pyramid not in PYRAMIDS:
+            raise ValueError(f"{detector}: unknown pyramid {self.pyramid!r} in the manifest")
         # How the reference MTCNN would draw this detector's boxes (absent: it is the reference).
         self.reference_box = models[2][1].get("reference_box")
         # The networks are small: pyramid levels and slices of the R-Net / O-Net batch

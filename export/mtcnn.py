@@ -40,7 +40,8 @@ def export_network(
     import tf2onnx
 
     _, weights, shape, output_names = NETWORKS[name]
-    model = model or keras_network(name, weights_file)
+    if model is None:
+        model = keras_network(name, weights_file)
 
     signature = [tf.TensorSpec(shape, tf.float32, name="input")]
 
