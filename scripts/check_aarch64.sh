@@ -3,7 +3,7 @@
 # on) under qemu-user-static: install it with the deployment docs' pip command, run
 # `python -m edge_runtime --json` on the seed photos and a few scenes_voc photos, and
 # compare with the same run on this machine (same faces and boxes, detector confidences
-# within 1e-3, classifier probabilities within 5e-2, labels equal away from thresholds). Needs root (debootstrap, chroot, binfmt_misc) and a Debian-like host.
+# within 1e-3, classifier probabilities within 1e-1, labels equal away from thresholds). Needs root (debootstrap, chroot, binfmt_misc) and a Debian-like host.
 #
 #   sudo scripts/check_aarch64.sh            # root cached in ~/.cache/edge_runtime/arm64
 #
@@ -99,10 +99,12 @@ in_root 'cd /opt/edge/src && time .venv/bin/python -m edge_runtime --json /opt/e
     > "$OUT/x86_64.jsonl"
 
 step "compare"
-# Detector (float32): 1e-3. Classifiers (int8): 5e-2, the bound measured on 44 photos and
-# 140 faces (2026-11-26: 137 faces within 1e-2, the others 0.024, 0.039 and 0.047, all
-# the unmasked-gender model on faces of 15-37 px). ONNX Runtime's int8 kernels requantize
-# with other rounding on Arm; a label may differ only for a face that close to its
-# threshold (one of 140 did). With float32 models both machines agree to 1e-6.
+# Detector (float32): 1e-3. Classifiers (int8): 1e-1, the bound measured on 44 photos
+# twice (2026-11-26): 137 of 140 faces within 1e-2 with the reference P-Net's boxes (the
+# others 0.024, 0.039, 0.047), 131 of 135 with the student P-Net's (the others 0.012,
+# 0.012, 0.027, 0.078), all the unmasked-gender model. ONNX Runtime's int8 kernels
+# requantize with other rounding on Arm, so this is a measured bound, not a guarantee; a
+# label may differ only for a face that close to its threshold (one of 275 did). With
+# float32 models both machines agree to 1e-6.
 "$HOST_PYTHON" scripts/compare_runs.py "$OUT/x86_64.jsonl" "$OUT/arm64.jsonl" \
-    --tolerance 1e-3 --classifier-tolerance 5e-2
+    --tolerance 1e-3 --classifier-tolerance 1e-1
