@@ -101,6 +101,17 @@ def pyramid(normalized: np.ndarray, scales: np.ndarray, method: str = "area") ->
     return levels
 
 
+def working_copy(image: np.ndarray, max_side: int | None) -> tuple[np.ndarray, float]:
+    """The image shrunk by area so that its longer side is at most `max_side`, and the
+    factor applied (the image itself and 1.0 when it fits, or when max_side is None)."""
+    height, width = image.shape[:2]
+    if not max_side or max(height, width) <= max_side:
+        return image, 1.0
+    shrink = max_side / max(height, width)
+    size = (max(round(width * shrink), 1), max(round(height * shrink), 1))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA), shrink
+
+
 def pnet_boxes(reg: np.ndarray, prob: np.ndarray, scale: float, threshold: float) -> np.ndarray:
     """P-Net cells above threshold -> regressed boxes in image pixels: rows x1 y1 x2 y2 score."""
     score = prob[0, :, :, 1]
@@ -209,11 +220,7 @@ class MTCNN:
     def detect(self, image: np.ndarray) -> Detections:
         """Every face in an RGB uint8 image (H, W, 3) of any size and aspect ratio."""
         height, width = image.shape[:2]
-        shrink = 1.0
-        if self.max_side and max(height, width) > self.max_side:
-            shrink = self.max_side / max(height, width)
-            size = (max(round(width * shrink), 1), max(round(height * shrink), 1))
-            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        image, shrink = working_copy(image, self.max_side)
         normalized = normalize(image)
         candidates = self.propose(normalized)
         if len(candidates):

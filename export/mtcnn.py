@@ -30,11 +30,13 @@ def export_network(
     variant: str = "mtcnn",
     extra: dict | None = None,
     model=None,
+    derived: str = "finetuned_from",
 ) -> Path:
     """Convert one MTCNN network to models_dir/<variant>/<name>.onnx, listed in the manifest
     as <variant>_<name>. weights_file: Keras weights of a fine-tuned run instead of the
     package's own; extra: more manifest fields (e.g. thresholds, metrics); model: another
-    Keras network with the same inputs and outputs (the student P-Net), weights loaded."""
+    Keras network with the same inputs and outputs (the student P-Net), weights loaded;
+    derived: how a weights_file relates to the package's weights, in the manifest."""
     import onnx
     import tensorflow as tf
     import tf2onnx
@@ -59,8 +61,7 @@ def export_network(
     out.write_bytes(proto.SerializeToString())
     source = {"package": "mtcnn", "version": version("mtcnn"), "weights": weights}
     if weights_file is not None:
-        how = "distilled_from" if name == "pnet" else "finetuned_from"
-        source = {how: source, "weights": Path(weights_file).name}
+        source = {derived: source, "weights": Path(weights_file).name}
     write_entry(
         models_dir,
         f"{variant}_{name}",
@@ -116,7 +117,7 @@ def export_student_pnet(run: Path, models_dir: Path, threshold: float) -> Path:
     model.load_weights(weights)
     training = {k: metrics[k] for k in ("widths", "params", "train_tiles", "val")}
     extra = {"threshold": threshold, "pyramid": metrics["pyramid"], "training": training}
-    return export_network("pnet", models_dir, weights, "finetuned", extra, model)
+    return export_network("pnet", models_dir, weights, "finetuned", extra, model, "distilled_from")
 
 
 def onnx_input_shape(proto) -> list[int | None]:

@@ -110,6 +110,37 @@ def face_accuracy(y_true, y_pred):
     return ops.sum(right) / ops.maximum(ops.sum(labelled), 1.0)
 
 
+def augmented_input(side: int):
+    """(uint8 input of side x side RGB patches, the tensor a network takes): random
+    brightness and contrast in training only, then the runtime's scaling."""
+    import keras
+
+    inputs = keras.Input((side, side, 3), dtype="uint8")
+    x = keras.ops.cast(inputs, "float32")
+    x = keras.layers.RandomBrightness(0.2, value_range=(0, 255))(x)
+    x = keras.layers.RandomContrast(0.3, value_range=(0, 255))(x)
+    return inputs, keras.layers.Rescaling(PIXEL_SCALE, offset=-PIXEL_MEAN * PIXEL_SCALE)(x)
+
+
+def start_run(config) -> Path:
+    """The run folder, made, with config.json; Keras' random seed set from the config."""
+    import keras
+
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(asdict(config), default=str, indent=2))
+    keras.utils.set_random_seed(config.seed)
+    return out
+
+
+def cosine_adam(config, train_count: int):
+    """Adam from config.lr down a cosine over every step of config.epochs."""
+    import keras
+
+    steps = int(np.ceil(train_count / config.batch_size)) * config.epochs
+    return keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(config.lr, steps))
+
+
 def training_model(net: str, network):
     """uint8 patches -> [p(face), 4 offsets, (10 landmarks)] side by side.
 
@@ -118,12 +149,7 @@ def training_model(net: str, network):
     """
     import keras
 
-    size = NETWORKS[net][2][1]  # Keras input shape (None, side, side, 3)
-    inputs = keras.Input((size, size, 3), dtype="uint8")
-    x = keras.ops.cast(inputs, "float32")
-    x = keras.layers.RandomBrightness(0.2, value_range=(0, 255))(x)
-    x = keras.layers.RandomContrast(0.3, value_range=(0, 255))(x)
-    x = keras.layers.Rescaling(PIXEL_SCALE, offset=-PIXEL_MEAN * PIXEL_SCALE)(x)
+    inputs, x = augmented_input(NETWORKS[net][2][1])  # Keras shape (None, side, side, 3)
     outputs = network(x)
     prob = outputs[-1][:, 1:2]
     parts = [prob, outputs[0]] + ([outputs[1]] if net == "onet" else [])
@@ -179,14 +205,9 @@ def fit_resumable(model, train: tuple, val: tuple, out: Path, config) -> None:
 
 def fit_network(config: DetectorFitConfig) -> dict:
     """Fine-tune one network; resumes from the run folder's backup; returns its metrics."""
-    import keras
-
     from train.metrics import plot_history
 
-    out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(asdict(config), default=str, indent=2))
-    keras.utils.set_random_seed(config.seed)
+    out = start_run(config)
     samples = Samples.load(Path(config.samples))
     x_tr, k_tr, o_tr = with_flips(*split_arrays(samples, config.net, "train"))
     x_va, k_va, o_va = split_arrays(samples, config.net, "val")
@@ -196,9 +217,8 @@ def fit_network(config: DetectorFitConfig) -> dict:
     network = keras_network(config.net)
     model = training_model(config.net, network)
     before = {"val": evaluate(model, x_va, k_va, o_va)}
-    steps = int(np.ceil(len(x_tr) / config.batch_size)) * config.epochs
     model.compile(
-        optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(config.lr, steps)),
+        optimizer=cosine_adam(config, len(x_tr)),
         loss=detector_loss(config.net),
         metrics=[face_accuracy],
     )

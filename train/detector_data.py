@@ -35,8 +35,23 @@ HARD_NEGATIVES_PER_PHOTO = 100
 UNMASKED_LABELS = {"without_mask"}
 
 
+class NpzArrays:
+    """A dataclass of arrays saved as one .npz file, a field an entry (base of Samples and
+    `train.pnet.Tiles`)."""
+
+    def save(self, path: Path) -> None:
+        """One .npz file."""
+        np.savez(path, **{k: getattr(self, k) for k in self.__dataclass_fields__})
+
+    @classmethod
+    def load(cls, path: Path):
+        """Read what save wrote, as this class."""
+        with np.load(path) as data:
+            return cls(**{k: data[k] for k in cls.__dataclass_fields__})
+
+
 @dataclass
-class Samples:
+class Samples(NpzArrays):
     """Patches at R-Net and O-Net size (uint8 RGB), kinds and box offsets, one row a window."""
 
     rnet: np.ndarray  # (N, 24, 24, 3)
@@ -44,16 +59,6 @@ class Samples:
     kind: np.ndarray  # (N,) NEGATIVE / POSITIVE / PART / CROP
     offsets: np.ndarray  # (N, 4) (annotated - window) / window size, +1 convention
     split: np.ndarray  # (N,) "train" / "val" / "test"
-
-    def save(self, path: Path) -> None:
-        """One .npz file."""
-        np.savez(path, **{k: getattr(self, k) for k in self.__dataclass_fields__})
-
-    @classmethod
-    def load(cls, path: Path) -> Samples:
-        """Read what save wrote."""
-        with np.load(path) as data:
-            return cls(**{k: data[k] for k in cls.__dataclass_fields__})
 
 
 def box_offsets(windows: np.ndarray, faces: np.ndarray) -> np.ndarray:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,11 +36,11 @@ from edge_runtime.mtcnn import (
     PNET_STRIDE,
     normalize,
     pyramid,
-    pyramid_level,
     scale_pyramid,
+    working_copy,
 )
-from train.detector import fit_resumable
-from train.detector_data import IOU_NEGATIVE, IOU_POSITIVE, MIN_FACE
+from train.detector import augmented_input, cosine_adam, fit_resumable, start_run
+from train.detector_data import IOU_NEGATIVE, IOU_POSITIVE, MIN_FACE, NpzArrays
 from train.prepare import split_of
 
 TILE = 48  # pixels of a pyramid level per training tile
@@ -52,22 +52,12 @@ SCALE_FACTOR = 0.709
 
 
 @dataclass
-class Tiles:
+class Tiles(NpzArrays):
     """Training tiles (uint8 RGB of a pyramid level) and per-cell targets."""
 
     x: np.ndarray  # (N, 48, 48, 3) uint8
     target: np.ndarray  # (N, 19, 19, 6) float16: face prob, cell weight, 4 box offsets
     split: np.ndarray  # (N,) "train" / "val"
-
-    def save(self, path: Path) -> None:
-        """One .npz file."""
-        np.savez(path, **{k: getattr(self, k) for k in self.__dataclass_fields__})
-
-    @classmethod
-    def load(cls, path: Path) -> Tiles:
-        """Read what save wrote."""
-        with np.load(path) as data:
-            return cls(**{k: data[k] for k in cls.__dataclass_fields__})
 
 
 def student_pnet(widths: tuple[int, int, int] = WIDTHS):
@@ -145,13 +135,9 @@ def photo_tiles(
     """Tiles of one photo and their mirror images: FACE_TILES around each face of >= 12 px
     at levels where it is 8-17 px, and `random_tiles` anywhere in the pyramid (levels drawn by
     area, as the runtime's cells are). faces None: a photo without boxes."""
+    image, shrink = working_copy(image, DEFAULT_MAX_SIDE)  # as the runtime detects
+    faces = None if faces is None else faces * shrink
     height, width = image.shape[:2]
-    shrink = 1.0
-    if max(height, width) > DEFAULT_MAX_SIDE:
-        shrink = DEFAULT_MAX_SIDE / max(height, width)
-        image = pyramid_level(image, shrink)
-        faces = None if faces is None else faces * shrink
-        height, width = image.shape[:2]
     scales = scale_pyramid(height, width, MIN_FACE_SIZE, SCALE_FACTOR)
     if not len(scales):
         return [], []
@@ -268,15 +254,10 @@ def distill_loss(y_true, y_pred):
 
 
 def training_model(network):
-    """uint8 tiles -> the student's outputs concatenated; random brightness and contrast in
-    training only, then the runtime's scaling."""
+    """uint8 tiles -> the student's outputs concatenated, through `augmented_input`."""
     import keras
 
-    inputs = keras.Input((TILE, TILE, 3), dtype="uint8")
-    x = keras.ops.cast(inputs, "float32")
-    x = keras.layers.RandomBrightness(0.2, value_range=(0, 255))(x)
-    x = keras.layers.RandomContrast(0.3, value_range=(0, 255))(x)
-    x = keras.layers.Rescaling(PIXEL_SCALE, offset=-PIXEL_MEAN * PIXEL_SCALE)(x)
+    inputs, x = augmented_input(TILE)
     box_reg, face_prob = network(x)
     return keras.Model(inputs, keras.ops.concatenate([box_reg, face_prob], axis=-1))
 
@@ -299,25 +280,16 @@ def agreement(pred: np.ndarray, target: np.ndarray, threshold: float = 0.6) -> d
 
 def fit_pnet(config: PnetFitConfig) -> dict:
     """Train the student; resumes from the run folder's backup; returns its metrics."""
-    import keras
-
     from train.metrics import plot_history
 
-    out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(asdict(config), default=str, indent=2))
-    keras.utils.set_random_seed(config.seed)
+    out = start_run(config)
     tiles = Tiles.load(Path(config.tiles))
     train, val = tiles.split == "train", tiles.split == "val"
     x_tr, y_tr = tiles.x[train], tiles.target[train].astype(np.float32)
     x_va, y_va = tiles.x[val], tiles.target[val].astype(np.float32)
     network = student_pnet(tuple(config.widths))
     model = training_model(network)
-    steps = int(np.ceil(len(x_tr) / config.batch_size)) * config.epochs
-    model.compile(
-        optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(config.lr, steps)),
-        loss=distill_loss,
-    )
+    model.compile(optimizer=cosine_adam(config, len(x_tr)), loss=distill_loss)
     started = time.time()
     fit_resumable(model, (x_tr, y_tr), (x_va, y_va), out, config)
     weights = out / "pnet.weights.h5"
