@@ -94,7 +94,8 @@ def export_finetuned(
     paths = []
     for name in ("rnet", "onet"):
         metrics = json.loads((run / name / "metrics.json").read_text())
-        extra = {"training": {k: metrics[k] for k in ("train_windows", "before", "after")}}
+        keys = ("started_from", "train_windows", "before", "after")
+        extra = {"training": {k: metrics[k] for k in keys if k in metrics}}
         if name == "onet":
             extra["thresholds"] = list(thresholds)
             samples = json.loads((run / "samples.json").read_text())

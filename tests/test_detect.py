@@ -137,3 +137,19 @@ def test_chained_pyramid_shows_the_area_pyramids_picture():
         assert np.abs(a - c).mean() < 0.05  # in (pixel - 127.5) / 128 units: 6 grey levels
     with pytest.raises(ValueError, match="unknown pyramid"):
         pyramid(image, scales, "nearest")
+
+
+def test_many_candidates_are_cropped_past_remaps_row_limit():
+    # cv2.remap refuses maps of 32767 rows or more: 1000 O-Net patches are 48,000 rows.
+    from edge_runtime.mtcnn import ONET_SIZE, crop_and_resize
+
+    rng = np.random.default_rng(0)
+    image = rng.uniform(0, 255, (120, 160, 3)).astype(np.float32)
+    corner = rng.uniform(-10, 100, (1000, 2))
+    boxes = np.concatenate([corner, corner + rng.uniform(12, 60, (1000, 1))], axis=1)
+    patches = crop_and_resize(image, boxes, ONET_SIZE)
+    assert patches.shape == (1000, ONET_SIZE, ONET_SIZE, 3)
+    for i in (0, 681, 682, 999):  # either side of a block's end, each as if cropped alone
+        np.testing.assert_array_equal(
+            patches[i], crop_and_resize(image, boxes[i : i + 1], ONET_SIZE)[0]
+        )

@@ -60,6 +60,44 @@ def test_jitter_labels_windows_by_iou():
     assert np.allclose(bx.apply_regression(windows[keep], offsets[keep])[kind[keep] > 0], faces)
 
 
+def test_the_default_detector_mines_what_it_will_hand_on():
+    # Mined with "finetuned", R-Net and O-Net learn the student P-Net's candidates (its
+    # threshold and chained pyramid), not the reference P-Net's.
+    needs_shared(DATA / "scenes_voc")
+    from train.detector_data import make_samples, miner
+
+    student = miner("finetuned")
+    pnet = read_manifest(DEFAULT_MODELS_DIR)["models"]["finetuned_pnet"]
+    assert student.thresholds == (pnet["threshold"], 0.3, 0.8)
+    assert student.pyramid == "chained" and miner("mtcnn").pyramid == "area"
+    folder = [DATA / "scenes_voc"]
+    mined = {m: make_samples(folder, [], limit=4, mined_with=(m,)) for m in ("mtcnn", "finetuned")}
+    assert mined["finetuned"][1]["mined_with"] == ["finetuned"]
+    counts = [len(samples.kind) for samples, _ in mined.values()]
+    assert min(counts) > 0 and counts[0] != counts[1]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("net", ["rnet", "onet"])
+def test_shipped_network_reloads_into_keras_to_train_further(net: str):
+    # `train detector --init-from models` starts from the shipped ONNX networks' weights.
+    pytest.importorskip("tensorflow", reason="training needs the train extra")
+    from edge_runtime.manifest import verified_model
+    from edge_runtime.sessions import create_session
+    from train.mtcnn_networks import NETWORKS, keras_network
+
+    path, _ = verified_model(DEFAULT_MODELS_DIR, f"finetuned_{net}")
+    network = keras_network(net, path)
+    side = NETWORKS[net][2][1]
+    x = np.random.default_rng(0).uniform(-1, 1, (8, side, side, 3)).astype(np.float32)
+    session = create_session(path)
+    names = [o.name for o in session.get_outputs()]
+    onnx_out = dict(zip(names, session.run(None, {"input": x.transpose(0, 3, 1, 2)}), strict=True))
+    keras_out = dict(zip(NETWORKS[net][3], network(x), strict=True))
+    for name, value in keras_out.items():
+        np.testing.assert_allclose(np.asarray(value), onnx_out[name], atol=1e-5)
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
     needs_shared(DATA / "scenes_voc")
@@ -109,6 +147,24 @@ def test_rerun_keeps_what_is_finished(run: Path, capsys):
     assert main(detector_args(run)) == 0
     assert "rnet: already trained" in capsys.readouterr().out
     assert [f.stat().st_mtime_ns for f in files] == before
+
+
+@pytest.mark.slow
+def test_training_can_start_from_the_shipped_detector(run: Path, tmp_path: Path):
+    from train.__main__ import main
+
+    warm = tmp_path / "warm"
+    warm.mkdir()
+    shutil.copy(run / "samples.npz", warm / "samples.npz")
+    args = [*detector_args(warm), "--nets", "rnet", "--init-from", str(DEFAULT_MODELS_DIR)]
+    assert main(args) == 0
+    metrics = json.loads((warm / "rnet" / "metrics.json").read_text())
+    shipped = read_manifest(DEFAULT_MODELS_DIR)["models"]["finetuned_rnet"]
+    assert metrics["started_from"]["sha256"] == shipped["sha256"]
+    # Before any step, the shipped R-Net already finds more of the masked faces than mtcnn's.
+    cold = json.loads((run / "rnet" / "metrics.json").read_text())
+    assert cold["started_from"] == {"package": "mtcnn"}
+    assert metrics["before"]["val"]["face_recall"] > cold["before"]["val"]["face_recall"]
 
 
 @pytest.mark.slow

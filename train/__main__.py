@@ -142,6 +142,20 @@ def build_parser() -> argparse.ArgumentParser:
     det.add_argument("--seed", type=int, default=0)
     det.add_argument("--limit", type=int, default=None, help="max scene photos per folder")
     det.add_argument("--crops-per-folder", type=int, default=1500)
+    det.add_argument(
+        "--mined-with",
+        nargs="+",
+        choices=["mtcnn", "finetuned"],
+        default=["mtcnn"],
+        help="detectors whose P-Net and R-Net propose the windows (finetuned: the student P-Net)",
+    )
+    det.add_argument("--models", type=Path, default=None, help="its models folder (shipped)")
+    det.add_argument(
+        "--init-from",
+        type=Path,
+        default=None,
+        help="models folder whose fine-tuned R-Net / O-Net to start from (default: mtcnn's)",
+    )
 
     pn = sub.add_parser(
         "pnet", help="teach a smaller, faster P-Net from the reference P-Net and face boxes"
@@ -224,18 +238,36 @@ def main(argv: list[str] | None = None) -> int:
 
         print(json.dumps(pack(args.data, args.out)))
     elif args.command == "detector":
+        from edge_runtime.manifest import verified_model
         from train.detector import DetectorFitConfig, fit_network
         from train.detector_data import prepare_detector_data
 
         samples = prepare_detector_data(
-            args.scenes, args.crops, args.out, args.seed, args.limit, args.crops_per_folder
+            args.scenes,
+            args.crops,
+            args.out,
+            args.seed,
+            args.limit,
+            args.crops_per_folder,
+            tuple(args.mined_with),
+            args.models,
         )
         for net in args.nets:
             if (args.out / net / "metrics.json").exists():  # finished before an interruption
                 print(f"{net}: already trained in {args.out / net}, kept")
                 continue
+            init = None
+            if args.init_from:
+                init = verified_model(args.init_from, f"finetuned_{net}")[0]
             config = DetectorFitConfig(
-                net, samples, args.out / net, args.epochs, args.batch_size, args.lr, seed=args.seed
+                net,
+                samples,
+                args.out / net,
+                args.epochs,
+                args.batch_size,
+                args.lr,
+                seed=args.seed,
+                init=init,
             )
             metrics = fit_network(config)
             print(json.dumps({k: metrics[k] for k in ("net", "before", "after")}, indent=2))

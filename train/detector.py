@@ -39,6 +39,7 @@ class DetectorFitConfig:
     lr: float = 3e-4
     patience: int = 3
     seed: int = 0
+    init: Path | None = None  # an exported network (.onnx) to start from, not the mtcnn weights
 
 
 def with_flips(x: np.ndarray, kind: np.ndarray, offsets: np.ndarray):
@@ -203,6 +204,15 @@ def fit_resumable(model, train: tuple, val: tuple, out: Path, config) -> None:
     model.load_weights(out / "best.weights.h5")
 
 
+def started_from(init: Path | None) -> dict:
+    """The weights a run started from, for its metrics and the manifest."""
+    if init is None:
+        return {"package": "mtcnn"}
+    import hashlib
+
+    return {"file": Path(init).name, "sha256": hashlib.sha256(Path(init).read_bytes()).hexdigest()}
+
+
 def fit_network(config: DetectorFitConfig) -> dict:
     """Fine-tune one network; resumes from the run folder's backup; returns its metrics."""
     from train.metrics import plot_history
@@ -214,7 +224,7 @@ def fit_network(config: DetectorFitConfig) -> dict:
     y_tr = targets(config.net, x_tr, k_tr, o_tr)
     y_va = targets(config.net, x_va, k_va, o_va)
 
-    network = keras_network(config.net)
+    network = keras_network(config.net, config.init)
     model = training_model(config.net, network)
     before = {"val": evaluate(model, x_va, k_va, o_va)}
     model.compile(
@@ -230,6 +240,7 @@ def fit_network(config: DetectorFitConfig) -> dict:
         "net": config.net,
         "train_windows": len(x_tr),
         "seconds": round(time.time() - started, 1),
+        "started_from": started_from(config.init),
         "before": before,
         "after": {"val": evaluate(model, x_va, k_va, o_va)},
         "weights": weights.name,

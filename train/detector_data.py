@@ -1,13 +1,15 @@
 """Training samples for MTCNN's R-Net and O-Net, made the way the MTCNN paper makes them.
 
-Candidate windows come from the stage before (the reference P-Net, then the reference
-R-Net with a low threshold, so its near misses become hard negatives) and from random
-jitter around every annotated face. A window is a positive (IoU >= 0.65 with a face),
-a part face (0.4-0.65) or a negative (< 0.3); the rest are dropped. Positives and part
-faces learn the box offsets to the annotated box, so the detector learns the annotation's
-box convention. Face crops without boxes (faces_mask) add positives for the face /
-no-face decision only. In training photos, unmasked faces also get a synthetic mask
-(`train.synthetic_mask`, placed by O-Net's landmarks) and their windows are mined again.
+Candidate windows come from the stage before (the miner's P-Net, then its R-Net with a
+low threshold, so its near misses become hard negatives) and from random jitter around
+every annotated face. The miner is the reference MTCNN or, once a student P-Net ships,
+the default detector, so R-Net and O-Net learn the candidates they will be handed.
+A window is a positive (IoU >= 0.65 with a face), a part face (0.4-0.65) or a negative
+(< 0.3); the rest are dropped. Positives and part faces learn the box offsets to the
+annotated box, so the detector learns the annotation's box convention. Face crops
+without boxes (faces_mask) add positives for the face / no-face decision only. In
+training photos, unmasked faces also get a synthetic mask (`train.synthetic_mask`, placed
+by O-Net's landmarks) and their windows are mined again.
 Photos are split by `train.prepare.split_of`, like the classifiers.
 """
 
@@ -166,19 +168,27 @@ def crop_samples(folder: Path, limit: int, rng: np.random.Generator) -> list[tup
     return [(photos[i], split_of(photos[i])) for i in sorted(picked)]
 
 
+def miner(name: str, models_dir: Path | None = None) -> MTCNN:
+    """The detector whose candidates are mined: its own P-Net threshold, R-Net at 0.3."""
+    own = MTCNN(models_dir, detector=name)
+    return MTCNN(models_dir, detector=name, thresholds=(own.thresholds[0], 0.3, 0.8))
+
+
 def make_samples(
     scene_folders: list[Path],
     crop_folders: list[Path],
     crops_per_folder: int = 1500,
     seed: int = 0,
     limit: int | None = None,
+    mined_with: tuple[str, ...] = ("mtcnn",),
+    models_dir: Path | None = None,
 ) -> tuple[Samples, dict]:
-    """Mine the scenes photos (VOC boxes; the first `limit` by name per folder) and add
-    face crops; returns samples and counts."""
+    """Mine the scenes photos (VOC boxes; the first `limit` by name per folder) with each
+    detector of `mined_with` and add face crops; returns samples and counts."""
     from train.voc import read_folder
 
     rng = np.random.default_rng(seed)
-    detector = MTCNN(thresholds=(0.6, 0.3, 0.8))
+    miners = [miner(name, models_dir) for name in mined_with]
     reference = MTCNN()
     out = {k: [] for k in Samples.__dataclass_fields__}
 
@@ -202,9 +212,10 @@ def make_samples(
         split = split_of(ann.image)
         photos[split] += 1
         faces = ann.boxes.astype(float)
-        add(image, *mine_photo(detector, image, faces, rng), split)
+        for detector in miners:
+            add(image, *mine_photo(detector, image, faces, rng), split)
         if split == "train":
-            synthetic = with_synthetic_masks(detector, image, faces, ann.labels, rng)
+            synthetic = with_synthetic_masks(reference, image, faces, ann.labels, rng)
             if synthetic is not None:
                 add(*synthetic, split)
             conventions.append(box_convention(faces, reference.detect(image)))
@@ -223,6 +234,7 @@ def make_samples(
         offsets=np.concatenate(out["offsets"]).astype(np.float32),
     )
     counts = {
+        "mined_with": list(mined_with),
         "photos": photos,
         "windows": {
             split: {
@@ -281,13 +293,17 @@ def prepare_detector_data(
     seed: int = 0,
     limit: int | None = None,
     crops_per_folder: int = 1500,
+    mined_with: tuple[str, ...] = ("mtcnn",),
+    models_dir: Path | None = None,
 ) -> Path:
     """Write out/samples.npz and out/samples.json once; reuse them when present."""
     path = out / "samples.npz"
     if path.exists():
         return path
     out.mkdir(parents=True, exist_ok=True)
-    samples, counts = make_samples(scene_folders, crop_folders, crops_per_folder, seed, limit)
+    samples, counts = make_samples(
+        scene_folders, crop_folders, crops_per_folder, seed, limit, mined_with, models_dir
+    )
     samples.save(path)
     (out / "samples.json").write_text(json.dumps(counts, indent=2))
     return path
