@@ -149,7 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=["mtcnn"],
         help="detectors whose P-Net and R-Net propose the windows (finetuned: the student P-Net)",
     )
-    det.add_argument("--models", type=Path, default=None, help="its models folder (shipped)")
+    det.add_argument(
+        "--models", type=Path, default=None, help="models folder of the miners (default: shipped)"
+    )
     det.add_argument(
         "--init-from",
         type=Path,
