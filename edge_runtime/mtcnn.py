@@ -210,6 +210,10 @@ class MTCNN:
         if face_threshold is not None:
             thresholds = (*thresholds[:2], face_threshold)
         self.thresholds = tuple(float(t) for t in thresholds)
+        # A student P-Net's own threshold on the levels for large faces: it is less sure of
+        # the few large faces it learnt from, and those levels have few cells to pass on.
+        large = models[0][1].get("large_faces")
+        self.large_faces = (float(large["from_px"]), float(large["threshold"])) if large else None
         # The pyramid its P-Net learnt on (absent: the reference's).
         self.pyramid = models[0][1].get("pyramid", "area")
         if self.pyramid not in PYRAMIDS:
@@ -268,6 +272,13 @@ class MTCNN:
         rows[:, :4] = bx.to_square(rows[:, :4])
         return rows
 
+    def pnet_threshold(self, scale: float) -> float:
+        """P-Net's face threshold on the pyramid level at `scale` (its windows are
+        PNET_CELL / scale pixels of the photo)."""
+        if self.large_faces and PNET_CELL / scale >= self.large_faces[0]:
+            return self.large_faces[1]
+        return self.thresholds[0]
+
     def _pnet_area_level(self, normalized: np.ndarray, scale: float) -> np.ndarray:
         """`_pnet_level` on the image resized here, in the worker, by area."""
         return self._pnet_level(pyramid_level(normalized, scale), scale)
@@ -276,7 +287,7 @@ class MTCNN:
         """P-Net on one pyramid level: its boxes after the per-level NMS."""
         planar = np.ascontiguousarray(scaled.transpose(2, 0, 1)[None])
         reg, prob = self.pnet.run(["box_reg", "face_prob"], {"input": planar})
-        rows = pnet_boxes(reg, prob, scale, self.thresholds[0])
+        rows = pnet_boxes(reg, prob, scale, self.pnet_threshold(scale))
         return rows[bx.nms(rows[:, :4], 0.5)]
 
     def _run_on_patches(

@@ -36,6 +36,14 @@ def main(argv: list[str] | None = None) -> int:
     p_pnet.add_argument(
         "--threshold", type=float, default=0.6, help="its face threshold, in the manifest (0.6)"
     )
+    p_pnet.add_argument(
+        "--large-faces",
+        type=float,
+        nargs=2,
+        default=None,
+        metavar=("FROM_PX", "THRESHOLD"),
+        help="another threshold on the pyramid levels for faces of FROM_PX or more",
+    )
     p_model = sub.add_parser(
         "model", help="a trained .keras classifier to ONNX, behind a parity gate"
     )
@@ -70,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "pnet":
         from export.mtcnn import export_student_pnet
 
-        path = export_student_pnet(args.run, args.models, args.threshold)
+        path = export_student_pnet(args.run, args.models, args.threshold, args.large_faces)
         print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB)")
     elif args.command == "model":
         from export.classifier import ParityError, export_classifier

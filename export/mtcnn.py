@@ -106,10 +106,16 @@ def export_finetuned(
     return paths
 
 
-def export_student_pnet(run: Path, models_dir: Path, threshold: float) -> Path:
+def export_student_pnet(
+    run: Path,
+    models_dir: Path,
+    threshold: float,
+    large_faces: tuple[float, float] | None = None,
+) -> Path:
     """The student P-Net of a `python -m train pnet` run as the "finetuned" detector's P-Net,
-    with its own threshold (it replaces the detector's first one) and the pyramid it learnt
-    on in the manifest."""
+    with its own threshold (it replaces the detector's first one), optionally another one
+    on the levels for faces of at least large_faces[0] px, and the pyramid it learnt on in
+    the manifest."""
     from train.pnet import student_pnet
 
     metrics = json.loads((run / "metrics.json").read_text())
@@ -118,6 +124,8 @@ def export_student_pnet(run: Path, models_dir: Path, threshold: float) -> Path:
     model.load_weights(weights)
     training = {k: metrics[k] for k in ("widths", "params", "train_tiles", "val")}
     extra = {"threshold": threshold, "pyramid": metrics["pyramid"], "training": training}
+    if large_faces:
+        extra["large_faces"] = {"from_px": large_faces[0], "threshold": large_faces[1]}
     return export_network("pnet", models_dir, weights, "finetuned", extra, model, "distilled_from")
 
 

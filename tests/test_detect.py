@@ -153,3 +153,31 @@ def test_many_candidates_are_cropped_past_remaps_row_limit():
         np.testing.assert_array_equal(
             patches[i], crop_and_resize(image, boxes[i : i + 1], ONET_SIZE)[0]
         )
+
+
+def test_student_pnet_has_its_own_threshold_on_the_large_face_levels(detector):
+    # The manifest's large_faces: P-Net levels whose 12 px windows are faces of from_px or
+    # more take its lower threshold; the others, and the reference P-Net, keep their own.
+    from edge_runtime.mtcnn import MTCNN, PNET_CELL, normalize, scale_pyramid
+
+    finetuned = MTCNN(detector="finetuned")
+    from_px, low = finetuned.large_faces
+    assert low < finetuned.thresholds[0]
+    assert finetuned.pnet_threshold(PNET_CELL / from_px) == low
+    assert finetuned.pnet_threshold(PNET_CELL / (from_px - 1)) == finetuned.thresholds[0]
+    assert detector.large_faces is None
+    assert {detector.pnet_threshold(s) for s in (0.6, 0.1, 0.02)} == {detector.thresholds[0]}
+    # On a real frame: the finer levels keep their candidates; the coarse ones can only gain.
+    needs_shared(DATA / "scenes_webcam")
+    photo = sorted((DATA / "scenes_webcam" / "images").glob("*.jpg"))[0]
+    image = normalize(load_image(photo))
+    scales = scale_pyramid(*image.shape[:2], 20, 0.709)
+    plain = MTCNN(detector="finetuned")
+    plain.large_faces = None
+    for scale in scales:
+        level = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
+        more, same = finetuned._pnet_level(level, scale), plain._pnet_level(level, scale)
+        if PNET_CELL / scale < from_px:
+            np.testing.assert_array_equal(more, same)
+        else:
+            assert len(more) >= len(same)

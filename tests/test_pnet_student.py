@@ -97,9 +97,10 @@ def test_exported_student_matches_keras_and_runs_in_the_detector(run: Path, tmp_
 
     models = tmp_path / "models"
     shutil.copytree(DEFAULT_MODELS_DIR, models)
-    path = export_student_pnet(run, models, threshold=0.55)
+    path = export_student_pnet(run, models, threshold=0.55, large_faces=(80, 0.35))
     entry = read_manifest(models)["models"]["finetuned_pnet"]
     assert entry["threshold"] == 0.55 and entry["source"]["distilled_from"]["package"] == "mtcnn"
+    assert entry["large_faces"] == {"from_px": 80, "threshold": 0.35}
 
     level = pyramid_level(normalize(load_image(annotated_photo().image)), 0.3)
     keras_student = student_pnet()
@@ -112,7 +113,7 @@ def test_exported_student_matches_keras_and_runs_in_the_detector(run: Path, tmp_
     assert np.allclose(prob, want_prob, atol=1e-4) and np.allclose(reg, want_reg, atol=1e-4)
 
     detector = MTCNN(models, detector="finetuned")
-    assert detector.thresholds[0] == 0.55
+    assert detector.thresholds[0] == 0.55 and detector.large_faces == (80, 0.35)
     found = detector.detect(load_image(annotated_photo().image))
     assert found.boxes.shape == (len(found), 4)
 
