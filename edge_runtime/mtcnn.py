@@ -150,11 +150,10 @@ def crop_and_resize(image: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarr
     block = (REMAP_MAX_ROWS - 1) // size
     for start in range(0, count, block):
         part = slice(start, start + block)
-        rows = len(map_x[part]) * size
         patches[part] = cv2.remap(
             image,
-            map_x[part].reshape(rows, size),
-            map_y[part].reshape(rows, size),
+            map_x[part].reshape(-1, size),
+            map_y[part].reshape(-1, size),
             cv2.INTER_LINEAR,
             borderMode=cv2.BORDER_CONSTANT,
             borderValue=0,

@@ -206,11 +206,11 @@ def fit_resumable(model, train: tuple, val: tuple, out: Path, config) -> None:
 
 def started_from(init: Path | None) -> dict:
     """The weights a run started from, for its metrics and the manifest."""
+    from edge_runtime.manifest import sha256_of
+
     if init is None:
         return {"package": "mtcnn"}
-    import hashlib
-
-    return {"file": Path(init).name, "sha256": hashlib.sha256(Path(init).read_bytes()).hexdigest()}
+    return {"file": Path(init).name, "sha256": sha256_of(Path(init))}
 
 
 def fit_network(config: DetectorFitConfig) -> dict:
