@@ -237,7 +237,8 @@ def test_repeat_real_only_where_synthetic_masks_are_mixed_in():
 @pytest.mark.slow
 def test_packed_data_writes_the_same_run_folder(prepared: Path, trained: Path, tmp_path: Path):
     """The GPU path on this machine's backend: pack -> fit on the .npz -> float16 parts
-    -> a run folder that loads (model.keras rebuilt from the parts) like a folder run's."""
+    -> a run folder that loads (model.keras rebuilt from the parts) like a folder run's.
+    The packed file holds train and val alone, as a device call carries it."""
     from PIL import Image
 
     from train.packed import load_packed, pack
@@ -250,13 +251,22 @@ def test_packed_data_writes_the_same_run_folder(prepared: Path, trained: Path, t
     first = np.asarray(Image.open(prepared / rows[0]["file"]).convert("RGB"), np.float32)
     assert np.abs(packed["image"][0] - first).mean() < 3  # JPEG quality 95
 
+    pack(prepared, tmp_path / "train_val.npz", quality=92, splits=("train", "val"))
+    train_val = load_packed(tmp_path / "train_val.npz")
+    assert len(train_val["label"]) == sum(r["split"] != "test" for r in rows)
+    assert set(train_val["split"].tolist()) == {0, 1}
+
     run = tmp_path / "run"
     # 3 epochs asked, but a time limit (minutes) that the first epoch already passes
-    command = fit_command(tmp_path / "mask.npz", run, 3, "--half-parts", "--time-limit", "0.001")
+    command = fit_command(
+        tmp_path / "train_val.npz", run, 3, "--half-parts", "--time-limit", "0.001"
+    )
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "arrays" in result.stdout and logged_epochs(run / "history.csv") == [0]
     assert {p.name for p in trained.iterdir()} <= {p.name for p in run.iterdir()}
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert "val" in metrics and "test" not in metrics
     parts = sorted(run.glob("weights16.npz.part*"))
     assert parts and all(p.stat().st_size <= PART_BYTES for p in parts)
 

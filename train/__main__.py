@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from train.packed import SPLITS
 from train.tasks import TASKS
 
 
@@ -39,6 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
     packer = sub.add_parser("pack", help="one .npz of prepared crops, to carry to a GPU machine")
     packer.add_argument("--data", type=Path, required=True, help="folder written by prepare")
     packer.add_argument("--out", type=Path, required=True, help=".npz path")
+    packer.add_argument(
+        "--splits", nargs="+", choices=SPLITS, default=list(SPLITS), help="splits to keep (all)"
+    )
+    packer.add_argument("--quality", type=int, default=95, help="JPEG quality (95)")
 
     sheet = sub.add_parser("sheet", help="PNG sheet of synthetic masks drawn on real faces")
     sheet.add_argument("--data", type=Path, required=True, help="unmasked faces (class folders)")
@@ -234,11 +239,16 @@ def main(argv: list[str] | None = None) -> int:
 
         config = FitConfig(**{k: v for k, v in vars(args).items() if k != "command"})
         metrics = fit(config)
-        print(json.dumps({"test_accuracy": metrics["test"]["accuracy"]}, indent=2))
+        print(
+            json.dumps(
+                {f"{k}_accuracy": metrics[k]["accuracy"] for k in ("val", "test") if k in metrics},
+                indent=2,
+            )
+        )
     elif args.command == "pack":
         from train.packed import pack
 
-        print(json.dumps(pack(args.data, args.out)))
+        print(json.dumps(pack(args.data, args.out, args.quality, args.splits)))
     elif args.command == "detector":
         from edge_runtime.manifest import verified_model
         from train.detector import DetectorFitConfig, fit_network

@@ -375,17 +375,19 @@ def fit(config: FitConfig) -> dict:
         "best_epoch": json.loads((out / "best.json").read_text())["epoch"],
     }
     for split, split_rows_ in (("val", val_rows), ("test", test_rows)):
+        if not split_rows_:  # a packed file of train and val alone: test is measured later
+            continue
         p = keras_probabilities(best, crops_of(data, split_rows_, images))
         y = np.array([names.index(r["label"]) for r in split_rows_])
         metrics[split] = binary_metrics(
             y, p, names, [r["source"] for r in split_rows_], task.threshold
         )
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    test = metrics["test"]
+    shown = "test" if "test" in metrics else "val"
     plot_confusion(
-        test["confusion_matrix"],
+        metrics[shown]["confusion_matrix"],
         names,
-        f"{task.name} test: {test['accuracy']:.1%} of {test['n']}",
+        f"{task.name} {shown}: {metrics[shown]['accuracy']:.1%} of {metrics[shown]['n']}",
         out / "confusion_matrix.png",
     )
     plot_history(out / "history.csv", out / "training_curves.png")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import itertools
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -21,14 +22,19 @@ from tqdm import tqdm
 SPLITS = ("train", "val", "test")
 
 
-def pack(data: Path, out: Path, quality: int = 95) -> dict:
-    """Write `out` (.npz) from a folder written by `python -m train prepare`; returns counts."""
+def pack(data: Path, out: Path, quality: int = 95, splits: Sequence[str] = SPLITS) -> dict:
+    """Write `out` (.npz) from a folder written by `python -m train prepare`; returns counts.
+
+    `splits` leaves the others out (train and val alone fit a device call where all three
+    do not; the test split is then measured where the folder is); lower `quality` makes
+    smaller files.
+    """
     from train.prepare import is_real, read_index
 
     data = Path(data)
     prepared = json.loads((data / "prepare.json").read_text())
     names = list(prepared["class_names"])
-    rows = read_index(data)
+    rows = [row for row in read_index(data) if row["split"] in splits]
     blobs, labels, splits, sources, synthetic = [], [], [], [], []
     for row in tqdm(rows, desc=f"pack {data.name}", unit="crop"):
         buffer = io.BytesIO()
