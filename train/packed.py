@@ -35,7 +35,7 @@ def pack(data: Path, out: Path, quality: int = 95, splits: Sequence[str] = SPLIT
     prepared = json.loads((data / "prepare.json").read_text())
     names = list(prepared["class_names"])
     rows = [row for row in read_index(data) if row["split"] in splits]
-    blobs, labels, splits, sources, synthetic = [], [], [], [], []
+    blobs, labels, split_ids, sources, synthetic = [], [], [], [], []
     for row in tqdm(rows, desc=f"pack {data.name}", unit="crop"):
         buffer = io.BytesIO()
         Image.open(data / row["file"]).convert("RGB").save(
@@ -43,7 +43,7 @@ def pack(data: Path, out: Path, quality: int = 95, splits: Sequence[str] = SPLIT
         )
         blobs.append(np.frombuffer(buffer.getvalue(), np.uint8))
         labels.append(names.index(row["label"]))
-        splits.append(SPLITS.index(row["split"]))
+        split_ids.append(SPLITS.index(row["split"]))
         sources.append(row["source"])
         synthetic.append(not is_real(row))
     offsets = np.cumsum([0] + [len(b) for b in blobs])
@@ -52,7 +52,7 @@ def pack(data: Path, out: Path, quality: int = 95, splits: Sequence[str] = SPLIT
         jpeg=np.concatenate(blobs),
         offsets=offsets,
         label=np.array(labels, np.int8),
-        split=np.array(splits, np.int8),
+        split=np.array(split_ids, np.int8),
         source=np.array(sources),
         synthetic=np.array(synthetic),
         prepare=np.array(json.dumps(prepared)),
