@@ -20,7 +20,7 @@ import numpy as np
 from edge_runtime import boxes as bx
 from edge_runtime.detectors import DEFAULT_MAX_SIDE, DETECTORS, REFERENCE_THRESHOLDS
 from edge_runtime.manifest import DEFAULT_MODELS_DIR, verified_model
-from edge_runtime.sessions import InferenceSession, create_session
+from edge_runtime.sessions import InferenceSession, create_session, run_in_slices
 
 PNET_CELL = 12  # P-Net sees 12x12 windows...
 PNET_STRIDE = 2  # ...every 2 pixels of the scaled image
@@ -303,9 +303,7 @@ class MTCNN:
             patches = crop_and_resize(normalized, part, size)
             return session.run(list(outputs), {"input": patches.transpose(0, 3, 1, 2).copy()})
 
-        parts = [p for p in np.array_split(rows[:, :4], self.workers) if len(p)]
-        results = list(self._pool.map(run, parts))
-        return [np.concatenate([r[i] for r in results]) for i in range(len(outputs))]
+        return run_in_slices(self._pool, run, rows[:, :4], self.workers)
 
     def refine(self, normalized: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Stage 2: R-Net on all candidates at once; regressed, filtered, squared (K, 5)."""
