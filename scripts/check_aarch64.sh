@@ -3,7 +3,7 @@
 # on) under qemu-user-static: install it with the deployment docs' pip command, run
 # `python -m edge_runtime --json` on the seed photos and a few scenes_voc photos, and
 # compare with the same run on this machine (same faces and boxes, detector confidences
-# within 1e-3, classifier probabilities within 1e-1, labels equal away from thresholds). Needs root (debootstrap, chroot, binfmt_misc) and a Debian-like host.
+# within 1e-3, classifier probabilities within 1e-2, labels equal away from thresholds). Needs root (debootstrap, chroot, binfmt_misc) and a Debian-like host.
 #
 #   sudo scripts/check_aarch64.sh            # root cached in ~/.cache/edge_runtime/arm64
 #
@@ -99,13 +99,13 @@ in_root 'cd /opt/edge/src && time .venv/bin/python -m edge_runtime --json /opt/e
     > "$OUT/x86_64.jsonl"
 
 step "compare"
-# Detector (float32): 1e-3. Classifiers (int8): 1e-1, the bound measured on 44 photos
-# twice (2026-11-26): 137 of 140 faces within 1e-2 with the reference P-Net's boxes (the
-# others 0.024, 0.039, 0.047), 131 of 135 with the student P-Net's (the others 0.012,
-# 0.012, 0.027, 0.078), all the unmasked-gender model; with the retrained gender models
-# (same day, evening) all 135 equal to 4 decimals. ONNX Runtime's int8 kernels
-# requantize with other rounding on Arm, so this is a measured bound, not a guarantee; a
-# label may differ only for a face that close to its threshold (one of 275 did). With
-# float32 models both machines agree to 1e-6.
+# Detector (float32): 1e-3. Classifiers: 1e-2, what the shipped models are held to. The
+# int8 models shipped until 2026-11-26 differed by up to 0.078 (4 of 135 faces over 1e-2,
+# all the unmasked-gender model), which this check then allowed with a 1e-1 bound; the
+# models shipped since (int8 mask and unmasked gender, float16-weight masked gender) gave
+# all 135 faces' probabilities equal to 4 decimals on 44 photos, twice (2026-11-26 and
+# 2026-11-30). ONNX Runtime's int8 kernels requantize with other rounding on Arm, so a
+# new int8 model can differ again: this check is the gate that says so. A label may
+# differ only for a face whose probabilities are within the tolerance of its threshold.
 "$HOST_PYTHON" scripts/compare_runs.py "$OUT/x86_64.jsonl" "$OUT/arm64.jsonl" \
-    --tolerance 1e-3 --classifier-tolerance 1e-1
+    --tolerance 1e-3 --classifier-tolerance 1e-2
