@@ -3,7 +3,8 @@
 SOURCE is an image, a folder, a glob pattern, a video file or a camera index. In a video or
 camera stream faces are tracked: each gets a `track_id` and its track's smoothed labels, and
 the stream ends (or Ctrl-C stops it) with a summary of the people seen.
-`python -m edge_runtime serve` starts the HTTP service instead (`edge_runtime.serve`).
+`python -m edge_runtime serve` starts the HTTP service instead (`edge_runtime.serve`), and
+`python -m edge_runtime batch` runs a job over many inputs to Parquet (`edge_runtime.batch`).
 Exit codes: 0 every input was processed (finding no face is an answer, not an error),
 1 at least one input failed (each failure is one line on stderr; the others go on),
 2 usage error (bad option, unavailable provider, a model that fails its manifest check).
@@ -20,9 +21,15 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_runtime.detectors import DEFAULT_DETECTOR, DEFAULT_MAX_SIDE, DETECTORS
-from edge_runtime.image_io import DEFAULT_MAX_PIXELS, ImageLoadError, load_image
-from edge_runtime.manifest import DEFAULT_MODELS_DIR, ModelIntegrityError
+from edge_runtime.image_io import ImageLoadError, load_image
+from edge_runtime.manifest import ModelIntegrityError
+from edge_runtime.options import (
+    EXIT_OK,
+    EXIT_SOME_FAILED,
+    EXIT_USAGE,
+    add_pipeline_arguments,
+    pipeline_kwargs,
+)
 from edge_runtime.sessions import ProviderUnavailableError, resolve_providers
 from edge_runtime.sources import (
     Frame,
@@ -35,7 +42,6 @@ from edge_runtime.sources import (
 )
 from edge_runtime.types import Result
 
-EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 # The four seed photos `--benchmark` times: package data in a wheel, tests/data in a checkout.
 _PACKAGE = Path(__file__).resolve().parent
 SEED_PHOTOS = next(
@@ -49,57 +55,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m edge_runtime",
         description="Faces, masks and gender in photos and videos, on ONNX Runtime.",
-        epilog="Exit codes: 0 all inputs processed, 1 some inputs failed, 2 usage error.",
+        epilog="Also: `python -m edge_runtime serve --help` (the HTTP service) and "
+        "`python -m edge_runtime batch --help` (many inputs to Parquet, optionally on Ray). "
+        "Exit codes: 0 all inputs processed, 1 some inputs failed, 2 usage error.",
     )
     parser.add_argument(
         "source", nargs="*", help="image, folder, glob pattern (quoted), video file or camera index"
     )
     parser.add_argument("--json", action="store_true", help="JSON Lines, one object per image")
     parser.add_argument("--save", type=Path, metavar="DIR", help="write annotated copies here")
-    parser.add_argument("--min-face", type=float, default=20, help="smallest face, px (20)")
-    parser.add_argument(
-        "--max-side",
-        type=int,
-        default=DEFAULT_MAX_SIDE,
-        help=f"detect on a copy shrunk to this longer side if larger ({DEFAULT_MAX_SIDE}; "
-        "0: full resolution)",
-    )
-    parser.add_argument(
-        "--detector",
-        choices=sorted(DETECTORS),
-        default=DEFAULT_DETECTOR,
-        help=f"finetuned: MTCNN fine-tuned on masked faces; mtcnn: the reference weights "
-        f"({DEFAULT_DETECTOR})",
-    )
-    parser.add_argument(
-        "--threshold",
-        type=float,
-        default=None,
-        help="face detection confidence threshold, O-Net (default: the detector's own)",
-    )
-    parser.add_argument(
-        "--faces-only",
-        action="store_true",
-        help="detect faces only, without the mask and gender models",
-    )
-    parser.add_argument(
-        "--providers",
-        nargs="+",
-        default=["cpu"],
-        metavar="NAME",
-        help="cpu, cuda or tensorrt, in order of preference (cpu)",
-    )
-    parser.add_argument(
-        "--fallback", action="store_true", help="drop unavailable providers instead of failing"
-    )
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (all cores)")
-    parser.add_argument("--models", type=Path, default=DEFAULT_MODELS_DIR, help="models folder")
-    parser.add_argument(
-        "--max-pixels",
-        type=int,
-        default=DEFAULT_MAX_PIXELS,
-        help=f"refuse larger images ({DEFAULT_MAX_PIXELS:,})",
-    )
+    add_pipeline_arguments(parser)
     parser.add_argument(
         "--max-frames", type=int, default=None, help="stop a video or camera after this many frames"
     )
@@ -153,17 +118,7 @@ class Runner:
         providers = resolve_providers(args.providers, fallback=args.fallback)
         self.args = args
         self.stream = None
-        self.pipeline = Pipeline(
-            args.models,
-            providers,
-            args.threads,
-            args.min_face,
-            args.threshold,
-            args.max_pixels,
-            classify=not args.faces_only,
-            detector=args.detector,
-            max_side=args.max_side,
-        )
+        self.pipeline = Pipeline(**pipeline_kwargs(args, providers))
 
     def run(self, name: str, image: np.ndarray) -> Result:
         """Faces (and, unless --faces-only, mask and gender) in one image."""
@@ -290,6 +245,10 @@ def main(argv: list[str] | None = None) -> int:
         from edge_runtime.serve import main as serve
 
         return serve(argv[1:])
+    if argv[:1] == ["batch"]:
+        from edge_runtime.batch import main as batch
+
+        return batch(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.source and not args.benchmark:

@@ -41,6 +41,7 @@ class Classifier:
         self.class_names = tuple(entry["class_names"])
         self.threshold = float(entry["threshold"])
         self.flip = bool(entry.get("test_time_flip", False))
+        self.version = entry["sha256"][:12]  # as the service's /v1/models gives it
         self._path, self._providers = path, providers
         on_cpu = cpu_only(providers)
         self.workers = (threads or os.cpu_count() or 1) if on_cpu else 1

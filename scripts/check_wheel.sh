@@ -26,6 +26,14 @@ print("wheel: photo ok:", result["faces"][0]["gender"], result["faces"][0]["p_ge
 '
 "$work/venv/bin/python" -m edge_runtime --benchmark --runs 1 | tail -n 3
 
+# Without the scale extra, a batch job says what to install, in one line, with exit 2.
+set +e
+message=$("$work/venv/bin/python" -m edge_runtime batch "$root/tests/data" --out "$work/b" 2>&1)
+status=$?
+set -e
+[ "$status" -eq 2 ] && [ "$(echo "$message" | wc -l)" -eq 1 ] && echo "$message" | grep -q "scale"
+echo "wheel: batch without pyarrow: $message"
+
 wheel=$(ls "$work"/dist/*.whl)
 "$work/venv/bin/pip" install --quiet "${wheel}[serve]"
 port=$("$work/venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

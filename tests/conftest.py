@@ -7,8 +7,10 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,9 +38,9 @@ def detector():
     return MTCNN()
 
 
-def kill_after_first_epoch(command: list[str], history: Path) -> list[int]:
-    """Start a training command, SIGKILL it once `history` (a Keras CSVLogger file) has one
-    epoch, and return the epochs it logged: the first half of a resume-after-kill test."""
+def kill_when(command: list[str], ready: Callable[[], bool], what: str) -> None:
+    """Start a command in its own process group and SIGKILL the group once `ready()` holds
+    (within 10 minutes); `what` says in the failure what should have happened first."""
     proc = subprocess.Popen(
         command,
         cwd=ROOT,
@@ -48,12 +50,22 @@ def kill_after_first_epoch(command: list[str], history: Path) -> list[int]:
     )
     deadline = time.time() + 600
     while time.time() < deadline and proc.poll() is None:
-        if history.exists() and len(history.read_text().splitlines()) >= 2:
+        if ready():
             break
-        time.sleep(0.1)
-    assert proc.poll() is None, "training ended before it could be interrupted"
+        time.sleep(0.05)
+    assert proc.poll() is None, f"the command ended before {what}"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+
+
+def kill_after_first_epoch(command: list[str], history: Path) -> list[int]:
+    """Start a training command, SIGKILL it once `history` (a Keras CSVLogger file) has one
+    epoch, and return the epochs it logged: the first half of a resume-after-kill test."""
+    kill_when(
+        command,
+        lambda: history.exists() and len(history.read_text().splitlines()) >= 2,
+        "it logged an epoch",
+    )
     return logged_epochs(history)
 
 
@@ -61,3 +73,22 @@ def logged_epochs(history: Path) -> list[int]:
     """The epoch column of a Keras CSVLogger file."""
     with open(history, newline="") as f:
         return [int(r["epoch"]) for r in csv.DictReader(f)]
+
+
+def two_person_video(path, frames: int = 24) -> None:
+    """A real masked woman and an unmasked man side by side, drifting right and down."""
+    import cv2
+
+    from benchmarks.video_tracking import write_video
+    from edge_runtime.image_io import load_image
+
+    left = load_image(TEST_DATA / "female_image_with_mask.jpg")
+    right = load_image(TEST_DATA / "male_image_without_mask.jpg")
+    canvas = np.full((400, 720, 3), 235, np.uint8)
+    canvas[60:320, 40:300], canvas[60:320, 400:660] = left, right
+
+    def moved(k: int) -> np.ndarray:
+        shift = np.float32([[1, 0, 2 * k], [0, 1, k]])
+        return cv2.warpAffine(canvas, shift, (720, 400), borderValue=(235, 235, 235))
+
+    write_video((moved(k) for k in range(frames)), path, fps=12.0)

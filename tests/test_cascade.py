@@ -21,15 +21,9 @@ from tests.conftest import DATA, TEST_DATA, needs_shared
 from train.voc import match, read_voc
 
 SEED_PHOTOS = sorted(p for p in TEST_DATA.glob("*_image_*.jpg") if "cropped" not in p.name)
-# A known miss of the shipped gender_masked model (models/README.md, "gender_masked"):
-# strict, so the day a model gets it right the test says so.
-KNOWN_MISS = pytest.mark.xfail(
-    strict=True, reason="gender_masked calls this masked woman Male (p = 0.72); see the card"
-)
-SEED_CASES = [
-    pytest.param(p, marks=KNOWN_MISS) if p.name == "female_image_with_mask.jpg" else p
-    for p in SEED_PHOTOS
-]
+# Every seed photo and cropped copy in which a face is found (the cropped unmasked man's
+# face runs past the frame and is not found).
+SEED_CASES = sorted(TEST_DATA.glob("*_image_*.jpg"))
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +36,9 @@ def pipeline():
 @pytest.mark.parametrize("path", SEED_CASES, ids=lambda p: p.stem)
 def test_seed_photos_get_the_labels_their_names_say(pipeline, path: Path):
     faces = pipeline.predict(path)
+    if path.name == "male_image_without_mask_cropped.jpg":
+        assert len(faces) == 0  # issue 26: close-ups whose face runs past the frame
+        return
     assert len(faces) == 1
     face = faces[0]
     assert face.mask == ("with_mask" in path.name)

@@ -58,6 +58,24 @@ def test_prepare_writes_crops_index_and_summary(prepared: Path):
     assert Image.open(prepared / rows[0]["file"]).size == (SIZE, SIZE)
 
 
+def test_excluded_photos_leave_train_and_val_but_not_test(prepared: Path, tmp_path: Path):
+    from train.prepare import prepare
+
+    rows = read_csv(prepared / "index.csv")
+    by_split = {r["split"]: Path(r["origin"]).name for r in rows}
+    assert {"train", "test"} <= set(by_split)
+    exclusions = tmp_path / "exclude.csv"
+    exclusions.write_text(f"file,reason\n{by_split['train']},x\n{by_split['test']},x\n")
+    summary = prepare("mask", [DATA / "faces_mask"], tmp_path / "p", SIZE, limit=24,
+                      exclude=exclusions)  # fmt: skip
+    kept = {Path(r["origin"]).name for r in read_csv(tmp_path / "p" / "index.csv")}
+    assert by_split["test"] in kept and by_split["train"] not in kept
+    assert (
+        len(kept) == len(rows) - 1
+        and sum(n for k, n in summary["counts"].items() if k.startswith("excluded/")) == 1
+    )
+
+
 def test_split_is_stable_and_keeps_a_photo_together():
     from train.prepare import split_of
 
@@ -100,6 +118,50 @@ def test_synthetic_mask_covers_mouth_not_eyes():
     mouth = np.round(marks[3:].mean(axis=0)).astype(int)
     eye = np.round(marks[0]).astype(int)
     assert found and changed[mouth[1], mouth[0]] and not changed[eye[1], eye[0]]
+
+
+@pytest.mark.parametrize("mirrored", [False, True])
+def test_real_mask_templates_cover_nose_and_mouth_not_eyes(mirrored: bool):
+    from edge_runtime.image_io import load_image
+    from edge_runtime.mtcnn import MTCNN
+    from tests.conftest import TEST_DATA
+    from train.mask_templates import draw_template_mask, load_templates
+    from train.prepare import main_face
+
+    templates = load_templates(needs_shared(DATA / "mask_templates"))
+    image = load_image(TEST_DATA / "female_image_without_mask.jpg")  # tilted, turned a bit
+    if mirrored:
+        image = np.ascontiguousarray(image[:, ::-1])
+    _, marks, found = main_face(MTCNN(), image)
+    assert found
+    eye_dist = float(np.linalg.norm(marks[1] - marks[0]))
+    for seed in range(8):
+        masked = draw_template_mask(image, marks, templates, np.random.default_rng(seed))
+        changed = np.abs(masked.astype(int) - image).sum(axis=2) > 30
+        mouth = np.round(marks[3:].mean(axis=0)).astype(int)
+        below_nose = np.round(marks[2] + [0, 0.15 * eye_dist]).astype(int)
+        for eye in np.round(marks[:2]).astype(int):
+            assert not changed[eye[1], eye[0]], seed
+        assert changed[mouth[1], mouth[0]] and changed[below_nose[1], below_nose[0]], seed
+
+
+def test_a_face_turned_aside_gets_the_side_view():
+    from train.mask_templates import YAW_SIDE, face_points, load_templates, pick_template
+
+    templates = load_templates(needs_shared(DATA / "mask_templates"))
+    eyes_mouth = np.array([[40, 50], [80, 50], [60, 75], [45, 95], [75, 95]], np.float32)
+    for shift, suffix in ((-12, "_left"), (0, ""), (12, "_right")):
+        marks = eyes_mouth.copy()
+        marks[2, 0] += shift
+        _, yaw = face_points(marks)
+        assert (abs(yaw) > YAW_SIDE) == bool(suffix)
+        names = {pick_template(templates, yaw, np.random.default_rng(k)).name for k in range(40)}
+        assert (
+            all(n.endswith(suffix) for n in names)
+            if suffix
+            else not any(n.endswith(("_left", "_right")) for n in names)
+        )
+        assert len(names) >= 4  # several kinds of mask, not one
 
 
 @pytest.mark.slow

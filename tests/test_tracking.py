@@ -10,7 +10,7 @@ import pytest
 
 from edge_runtime.tracking import Tracker, flips
 from edge_runtime.types import Face
-from tests.conftest import TEST_DATA
+from tests.conftest import two_person_video
 
 MASK_T, GENDER_T = 0.5, {True: 0.465, False: 0.555}
 
@@ -100,25 +100,6 @@ def test_summary_counts_people_by_mask_and_gender_and_sets_short_tracks_apart():
     assert summary["by_gender"] == {"Female": 1, "Male": 1} and summary["short_tracks"] == 1
     first = summary["tracks"][0]
     assert (first["start_s"], first["end_s"], first["frames"]) == (0.0, 0.4, 5)
-
-
-def two_person_video(path, frames: int = 24) -> None:
-    """A real masked woman and an unmasked man side by side, drifting right and down."""
-    import cv2
-
-    from benchmarks.video_tracking import write_video
-    from edge_runtime.image_io import load_image
-
-    left = load_image(TEST_DATA / "female_image_with_mask.jpg")
-    right = load_image(TEST_DATA / "male_image_without_mask.jpg")
-    canvas = np.full((400, 720, 3), 235, np.uint8)
-    canvas[60:320, 40:300], canvas[60:320, 400:660] = left, right
-
-    def moved(k: int) -> np.ndarray:
-        shift = np.float32([[1, 0, 2 * k], [0, 1, k]])
-        return cv2.warpAffine(canvas, shift, (720, 400), borderValue=(235, 235, 235))
-
-    write_video((moved(k) for k in range(frames)), path, fps=12.0)
 
 
 def test_cli_on_a_video_tracks_summarises_and_writes_an_mp4(tmp_path, capsys):

@@ -32,6 +32,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         help="unmasked faces to draw masks on (train split only)",
     )
+    prep.add_argument(
+        "--mask-templates",
+        type=Path,
+        default=None,
+        help="folder of real mask images and their anchor points (masks.cfg), as in "
+        "../shared/data/mask_templates, to warp onto faces; without it, shapes are drawn",
+    )
+    prep.add_argument(
+        "--exclude",
+        type=Path,
+        default=None,
+        help="CSV of photos (file, reason) to leave out of train and val, e.g. mislabelled",
+    )
     prep.add_argument("--out", type=Path, required=True)
     prep.add_argument("--size", type=int, default=96, help="crop size in pixels (96)")
     prep.add_argument("--limit", type=int, default=None, help="max photos per class and folder")
@@ -49,10 +62,25 @@ def build_parser() -> argparse.ArgumentParser:
     sheet.add_argument("--data", type=Path, required=True, help="unmasked faces (class folders)")
     sheet.add_argument("--out", type=Path, required=True, help="PNG path")
     sheet.add_argument("--count", type=int, default=24)
+    sheet.add_argument(
+        "--mask-templates",
+        type=Path,
+        default=None,
+        help="folder of real mask images and their anchor points (masks.cfg), as in "
+        "../shared/data/mask_templates, to warp onto faces; without it, shapes are drawn",
+    )
 
     fails = sub.add_parser("failures", help="PNG of a finished run's test mistakes")
     fails.add_argument("--run", type=Path, required=True, help="run folder of fit")
     fails.add_argument("--data", type=Path, required=True, help="its prepared folder")
+
+    review = sub.add_parser(
+        "review", help="numbered sheets of the train/val faces a model finds least likely"
+    )
+    review.add_argument("--model", type=Path, required=True, help="an exported .onnx classifier")
+    review.add_argument("--data", type=Path, required=True, help="folder written by prepare")
+    review.add_argument("--top", type=int, default=300, help="faces to show (300)")
+    review.add_argument("--out", type=Path, required=True, help="folder for ranked.csv, sheets")
 
     calib = sub.add_parser(
         "calibrate",
@@ -111,7 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--init-from",
         type=Path,
         default=None,
-        help="start from this .keras model's weights (same architecture and size)",
+        help="start from a run's .keras model or an exported .onnx classifier, such as "
+        "models/gender_unmasked.onnx (same architecture, any input size)",
     )
     fit.add_argument(
         "--time-limit",
@@ -202,14 +231,21 @@ def main(argv: list[str] | None = None) -> int:
             args.synthetic_from,
             limit=args.limit,
             seed=args.seed,
+            mask_templates=args.mask_templates,
+            exclude=args.exclude,
         )
         print(json.dumps({k: summary[k] for k in ("counts", "per_source")}, indent=2))
         if summary["unreadable"]:
             print(f"{len(summary['unreadable'])} unreadable photos skipped", file=sys.stderr)
+    elif args.command == "review":
+        from train.label_review import rank_by_loss, write_review
+
+        sheets = write_review(rank_by_loss(args.model, args.data), args.out, args.top)
+        print(f"wrote {args.out / 'ranked.csv'} and {len(sheets)} sheets")
     elif args.command == "sheet":
         from train.sheet import mask_sheet
 
-        mask_sheet(args.data, args.out, args.count)
+        mask_sheet(args.data, args.out, args.count, templates=args.mask_templates)
         print(f"wrote {args.out}")
     elif args.command == "failures":
         from train.fit import write_failures

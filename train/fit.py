@@ -332,7 +332,7 @@ def fit(config: FitConfig) -> dict:
         if config.init_from:
             # e.g. the masked-gender model starts from the unmasked-gender one: same faces,
             # same classes, only the lower half now hidden.
-            base.load_weights(config.init_from)
+            init_weights(base, Path(config.init_from), data, train_rows, images, config.seed)
         model = training_model(base, size)
         model.compile(
             optimizer=keras.optimizers.Adam(learning_rate(config, steps)),
@@ -393,6 +393,22 @@ def fit(config: FitConfig) -> dict:
     plot_history(out / "history.csv", out / "training_curves.png")
     keras.backend.clear_session()
     return metrics
+
+
+def init_weights(
+    model, source: Path, data: Path, train_rows: list[dict], images, seed: int
+) -> None:
+    """Start from a run's .keras model or from a shipped .onnx classifier (its batch norms
+    take their statistics from STATISTICS_CROPS real training crops); any input size."""
+    if source.suffix != ".onnx":
+        model.load_weights(source)
+        return
+    from train.onnx_classifier import STATISTICS_CROPS, load_onnx_weights
+
+    real = list({r.get("file", r.get("index")): r for r in train_rows if is_real(r)}.values())
+    picks = np.random.default_rng(seed).permutation(len(real))[:STATISTICS_CROPS]
+    load_onnx_weights(model, source, crops_of(data, [real[i] for i in picks], images))
+    print(f"started from {source} ({len(picks)} crops for the batch-norm statistics)")
 
 
 def _strategy(kind: str):

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from edge_runtime.crop import DEFAULT_MARGIN, crop_face
 from edge_runtime.image_io import IMAGE_SUFFIXES, ImageLoadError, load_image
-from train.synthetic_mask import draw_mask
+from train.synthetic_mask import mask_drawer
 from train.tasks import SPLIT_ALIASES, TASKS, Task
 
 SPLIT_SHARES = (("train", 0.70), ("val", 0.15), ("test", 0.15))
@@ -104,17 +104,23 @@ def prepare(
     margin: float = DEFAULT_MARGIN,
     limit: int | None = None,
     seed: int = 0,
+    mask_templates: Path | None = None,
+    exclude: Path | None = None,
 ) -> dict:
     """Write crops and index.csv under `out`; returns the summary also saved as prepare.json.
 
     `synthetic_from` folders hold unmasked faces that get a drawn mask (for the masked-gender
     task); those go to the train split only, since accuracy is measured on real masks.
     `limit` keeps at most that many photos per class and folder (for quick runs and CI).
+    `mask_templates`: real mask images to warp on (`train.mask_templates`), else drawn shapes.
+    `exclude`: a CSV of photos (file name, reason) left out of training and validation, such
+    as mislabelled ones; the test split keeps them, so test accuracy stays comparable.
     """
     from edge_runtime.mtcnn import MTCNN
 
     task = TASKS[task_name]
     detector = MTCNN()
+    draw_mask = mask_drawer(mask_templates)
     rng = np.random.default_rng(seed)
     jobs = [(p, False) for root in data for p in _limited(find_photos(Path(root), task), limit)]
     jobs += [
@@ -122,9 +128,13 @@ def prepare(
     ]
     out.mkdir(parents=True, exist_ok=True)
     rows, counts, problems = [], Counter(), []
+    excluded = read_exclusions(exclude) if exclude else {}
     for photo, synthetic in tqdm(jobs, desc=f"prepare {task_name}", unit="photo"):
         split = photo.split or split_of(photo.path)
         if synthetic and split != "train":
+            continue
+        if split != "test" and photo.path.name in excluded:
+            counts[f"excluded/{source_of(photo.path)}"] += 1
             continue
         try:
             image = load_image(photo.path)
@@ -170,6 +180,12 @@ def prepare(
     }
     (out / "prepare.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def read_exclusions(path: Path) -> dict[str, str]:
+    """file name -> reason, from a CSV with columns file, reason."""
+    with open(path, newline="") as f:
+        return {row["file"].strip(): row.get("reason", "") for row in csv.DictReader(f)}
 
 
 def _limited(photos: Iterable[Photo], limit: int | None) -> list[Photo]:

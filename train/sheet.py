@@ -10,17 +10,21 @@ from PIL import Image
 from edge_runtime.crop import crop_face
 from edge_runtime.image_io import load_image
 from train.prepare import find_photos, main_face
-from train.synthetic_mask import draw_mask
+from train.synthetic_mask import mask_drawer
 from train.tasks import TASKS
 
 TILE = 128
 
 
-def mask_sheet(data: Path, out: Path, count: int = 24, seed: int = 0) -> Path:
-    """Draw masks on `count` faces from `data` (spread over the folder); pairs before/after."""
+def mask_sheet(
+    data: Path, out: Path, count: int = 24, seed: int = 0, templates: Path | None = None
+) -> Path:
+    """Draw masks on `count` faces from `data` (spread over the folder); pairs before/after.
+    `templates`: a folder of real mask images (`train.mask_templates`), else drawn shapes."""
     from edge_runtime.mtcnn import MTCNN
 
     detector = MTCNN()
+    draw_mask = mask_drawer(templates)
     rng = np.random.default_rng(seed)
     photos = list(find_photos(Path(data), TASKS["gender_unmasked"]))
     spread = np.linspace(0, len(photos) - 1, count * 3).astype(int)

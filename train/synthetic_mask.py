@@ -9,6 +9,9 @@ Accuracy is measured on real masked faces only.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import cv2
 import numpy as np
 
@@ -120,3 +123,16 @@ def draw_mask(
                 cv2.LINE_AA,
             )
     return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def mask_drawer(
+    templates: Path | None = None,
+) -> Callable[[np.ndarray, np.ndarray, np.ndarray, np.random.Generator], np.ndarray]:
+    """draw(image, landmarks, box, rng): real mask images warped on (`train.mask_templates`)
+    from a templates folder, or the shapes drawn here without one."""
+    if templates is None:
+        return draw_mask
+    from train.mask_templates import draw_template_mask, load_templates
+
+    loaded = load_templates(templates)
+    return lambda image, landmarks, box, rng: draw_template_mask(image, landmarks, loaded, rng)

@@ -1,0 +1,83 @@
+"""`python -m train review`: the training and validation faces a model finds least likely,
+ranked by loss, as numbered contact sheets to judge by eye.
+
+The most confident mistakes of a good model are mostly wrong labels. A person looks at
+the sheets and writes the numbers that are mislabelled into an exclusion CSV (file,
+reason) for `prepare --exclude`; the test split is never reviewed, so test accuracy
+before and after stays comparable.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from train.prepare import load_crops, read_index
+
+TILE = 112
+COLUMNS = 10
+PER_SHEET = 100
+
+
+def rank_by_loss(model: Path, data: Path, splits: tuple[str, ...] = ("train", "val")) -> list[dict]:
+    """Real (not synthetic) faces of `splits`, highest binary cross-entropy first, each row
+    with its probability p (of the second class) and loss. Crops of another size than the
+    model's input are resized to it."""
+    import json
+
+    import cv2
+    import onnxruntime as ort
+
+    from train.prepare import is_real
+
+    names = json.loads((Path(data) / "prepare.json").read_text())["class_names"]
+    rows = [r for r in read_index(data) if r["split"] in splits and is_real(r)]
+    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    size = int(session.get_inputs()[0].shape[1])
+    chunks = []
+    for start in range(0, len(rows), 1024):
+        crops = load_crops(data, rows[start : start + 1024])
+        if crops.shape[1] != size:
+            crops = np.stack(
+                [cv2.resize(c, (size, size), interpolation=cv2.INTER_AREA) for c in crops]
+            )
+        chunks.append(session.run(["probability"], {"image": crops})[0].reshape(-1))
+    p = np.concatenate(chunks)
+    y = np.array([names.index(r["label"]) for r in rows])
+    eps = 1e-7
+    loss = -(y * np.log(p + eps) + (1 - y) * np.log(1 - p + eps))
+    order = np.argsort(-loss)
+    return [{**rows[i], "p": float(p[i]), "loss": float(loss[i])} for i in order]
+
+
+def write_review(ranked: list[dict], out: Path, top: int) -> list[Path]:
+    """ranked.csv (rank, file name, label, p, loss, source, split) and numbered sheets of
+    the first `top`, each tile the original photo with its rank and label."""
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "ranked.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["rank", "file", "label", "p", "loss", "source", "split", "origin"])
+        for rank, r in enumerate(ranked[:top], 1):
+            writer.writerow(
+                [rank, Path(r["origin"]).name, r["label"], f"{r['p']:.4f}", f"{r['loss']:.3f}",
+                 r["source"], r["split"], r["origin"]]
+            )  # fmt: skip
+    sheets = []
+    for start in range(0, min(top, len(ranked)), PER_SHEET):
+        chunk = ranked[start : start + PER_SHEET]
+        lines = -(-len(chunk) // COLUMNS)
+        sheet = Image.new("RGB", (COLUMNS * TILE, lines * (TILE + 14)), "white")
+        draw = ImageDraw.Draw(sheet)
+        for k, r in enumerate(chunk):
+            photo = Image.open(r["origin"]).convert("RGB")
+            photo.thumbnail((TILE, TILE))
+            x, y = (k % COLUMNS) * TILE, (k // COLUMNS) * (TILE + 14)
+            sheet.paste(photo, (x + (TILE - photo.width) // 2, y))
+            draw.text((x + 2, y + TILE), f"{start + k + 1} {r['label']} {r['p']:.2f}", "black")
+        path = out / f"sheet_{start // PER_SHEET + 1:02d}.png"
+        sheet.save(path)
+        sheets.append(path)
+    return sheets
