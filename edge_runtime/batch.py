@@ -309,7 +309,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--cpus-per-actor", type=float, default=1, help="Ray: CPUs (model threads) per actor (1)"
     )
     parser.add_argument(
-        "--gpus-per-actor", type=float, default=None, help="Ray: GPUs per actor (1 with cuda)"
+        "--gpus-per-actor",
+        type=float,
+        default=None,
+        help="Ray: GPUs per actor (default: 1 when --providers names a GPU one, else 0)",
     )
     parser.add_argument("--vid-stride", type=int, default=1, help="use every n-th video frame")
     parser.add_argument("--max-frames", type=int, default=None, help="frames per video at most")

@@ -2,7 +2,7 @@
 
 An input is an image or a video, named by a local path or a URI that `pyarrow.fs` reads
 (s3://, gs://, hdfs://, file://). Sources are what `python -m edge_runtime` takes (files,
-folders, globs, videos) plus list files: `.txt` (a path or URI per line), `.csv` and
+folders, globs, videos) plus local list files: `.txt` (a path or URI per line), `.csv` and
 `.parquet` (a `path` column, else the first column).
 """
 

@@ -26,7 +26,7 @@ class Cascade:
         threads: int | None = None,
     ) -> None:
         names = (MASK, GENDER_MASKED, GENDER_UNMASKED)
-        with ThreadPoolExecutor(len(names)) as pool:  # hashing 3 x 41 MB: side by side
+        with ThreadPoolExecutor(len(names)) as pool:  # hashing 3 x 23 MB: side by side
             mask, masked, unmasked = pool.map(
                 lambda name: Classifier(models_dir, name, providers, threads), names
             )

@@ -1,5 +1,5 @@
-"""The detector and cascade options a command line offers, declared once for every command,
-and the exit codes every command uses."""
+"""The detector and cascade options of the CLI and `batch`, declared once, and the exit
+codes every command uses."""
 
 from __future__ import annotations
 
@@ -69,7 +69,8 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
 
 def pipeline_kwargs(args: argparse.Namespace, providers: list[str]) -> dict[str, Any]:
     """`Pipeline(**pipeline_kwargs(args, providers))` for parsed `add_pipeline_arguments`
-    options; `providers` already resolved (`sessions.resolve_providers`)."""
+    options; `providers` resolved (`sessions.resolve_providers`), or names that
+    `batch.PipelineActor` resolves on its own machine."""
     return {
         "models_dir": args.models,
         "providers": providers,

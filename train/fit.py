@@ -330,8 +330,7 @@ def fit(config: FitConfig) -> dict:
     with strategy.scope():
         base = make_model(size, None if config.weights == "none" else config.weights)
         if config.init_from:
-            # e.g. the masked-gender model starts from the unmasked-gender one: same faces,
-            # same classes, only the lower half now hidden.
+            # e.g. a shipped models/TASK.onnx, or the unmasked-gender run for the masked one.
             init_weights(base, Path(config.init_from), data, train_rows, images, config.seed)
         model = training_model(base, size)
         model.compile(

@@ -27,7 +27,7 @@ FAMILIES = {
     "gas": ("gas",),
 }
 FAMILY_WEIGHTS = {"surgical": 0.4, "n95": 0.12, "kn95": 0.18, "cloth": 0.27, "gas": 0.03}
-# Colours a mask may be recoloured to (RGB): white, blues, black, greys, pinks, patterns.
+# Colours a mask may be recoloured to (RGB): white, blues, black, greys, pink, green, red.
 TINTS = (
     (245, 245, 245),
     (150, 200, 230),
