@@ -187,7 +187,8 @@ def test_ray_job_equals_the_in_process_job(tmp_path: Path):
     photos = sorted(str(p) for p in folder.glob("*.jpg") if p.name != "corrupt.jpg")[:6]
     ray.init(num_cpus=2, log_to_driver=False)
     try:
-        ds = ray.data.from_items([{"source": p} for p in photos]).flat_map(decoded_rows)
+        ds = ray.data.from_items([{"source": p} for p in photos])
+        ds = ds.flat_map(decoded_rows, num_cpus=0, concurrency=2)  # the actors take the CPUs
         ds = ds.map_batches(
             PipelineActor,
             fn_constructor_kwargs={"options": {"threads": 1}},
