@@ -21,14 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.report import save_report
-
-
-def input_size(path: Path) -> int:
-    """The square input size an ONNX classifier takes (NHWC)."""
-    import onnx
-
-    dims = onnx.load(str(path), load_external_data=False).graph.input[0].type.tensor_type
-    return int(dims.shape.dim[1].dim_value)
+from train.onnx_classifier import onnx_input_size
 
 
 def measure(paths: list[Path], rounds: int, calls: int, flip: bool) -> dict:
@@ -38,7 +31,7 @@ def measure(paths: list[Path], rounds: int, calls: int, flip: bool) -> dict:
     sessions, crops = [], []
     rng = np.random.default_rng(0)
     for path in paths:
-        size = input_size(path)
+        size = onnx_input_size(path)
         sessions.append(create_session(path, None, 1))
         batch = 2 if flip else 1
         crops.append(rng.uniform(0, 255, (batch, size, size, 3)).astype(np.float32))

@@ -150,15 +150,14 @@ class _Graph:
             out.append((kernel, bias.reshape(-1)))
         return out
 
-    def input_size(self) -> int:
-        """The square input size of the graph's image input (NHWC)."""
-        dims = self.graph.input[0].type.tensor_type.shape.dim
-        return int(dims[1].dim_value)
-
 
 def onnx_input_size(path: Path) -> int:
-    """The input size in pixels of an exported classifier."""
-    return _Graph(Path(path)).input_size()
+    """The square input size in pixels of an exported classifier (NHWC), read from the
+    graph's input alone."""
+    import onnx
+
+    dims = onnx.load(str(path), load_external_data=False).graph.input[0].type.tensor_type
+    return int(dims.shape.dim[1].dim_value)
 
 
 def keras_from_onnx(path: Path, images: np.ndarray | None = None, input_size: int | None = None):
