@@ -28,35 +28,41 @@ PHOTO = ROOT / "tests" / "data" / "male_image_with_mask.jpg"
 
 
 @contextlib.contextmanager
-def running_server(*options: str, timeout: float = 120) -> Iterator[str]:
-    """`python -m edge_runtime serve` on a free loopback port; yields its URL, then stops it."""
+def running_server(*options: str, timeout: float = 120, log: Path | None = None) -> Iterator[str]:
+    """`python -m edge_runtime serve` on a free loopback port; yields its URL, then stops it.
+    Its output (start-up line, access log) goes to `log`, or to a temporary file."""
+    import tempfile
+
     import httpx
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     command = [sys.executable, "-m", "edge_runtime", "serve", "--port", str(port), *options]
-    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + timeout
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"the server exited: {proc.stdout.read().decode()[-2000:]}")
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                if time.time() > deadline:
-                    raise RuntimeError(f"no answer from {url}/health in {timeout} s") from None
-                time.sleep(0.2)
-        yield url
-    finally:
-        proc.terminate()
+    with tempfile.TemporaryDirectory() as scratch:
+        log = log or Path(scratch) / "serve.log"
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
         try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            deadline = time.time() + timeout
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"the server exited: {log.read_text()[-2000:]}")
+                try:
+                    if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    if time.time() > deadline:
+                        raise RuntimeError(f"no answer from {url}/health in {timeout} s") from None
+                    time.sleep(0.2)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
 def load(url: str, photo: bytes, clients: int, requests: int) -> dict:

@@ -11,6 +11,7 @@ labels and of its smoothed ones.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import time
 from pathlib import Path
@@ -54,62 +55,80 @@ def write_video(frames, out: Path, fps: float = 15.0) -> Path:
     return out
 
 
-def chosen_photos(folders: list[Path], limit: int) -> list[Path]:
-    """Test-split VOC photos with at least two faces of >= 40 px, at least 400 px wide."""
+def chosen_photos(folders: list[Path], limit: int, crowd: bool = False) -> list[Path]:
+    """Test-split VOC photos with at least two faces of >= 40 px, at least 400 px wide (in
+    file order); `crowd`: the test photos with the most labelled faces instead."""
     from PIL import Image
 
     from benchmarks.scenes import photos_of
 
+    annotations = photos_of(folders, "test")
+    if crowd:
+        annotations = sorted(annotations, key=lambda a: -len(a.boxes))
+        return [a.image for a in annotations[:limit]]
     chosen = []
-    for annotation in photos_of(folders, "test"):
+    for annotation in annotations:
         sides = np.minimum(*(annotation.boxes[:, 2:] - annotation.boxes[:, :2]).T)
         if (sides >= 40).sum() >= 2 and Image.open(annotation.image).size[0] >= 400:
             chosen.append(annotation.image)
     return chosen[:limit]
 
 
-def measure(video: Path, pipeline) -> dict:
-    """Run the video once, then track its Results: each track records both its frames'
-    own labels and its smoothed ones, so one pass gives both flip counts."""
+def parse_setting(text: str) -> dict:
+    """ "window=20,margin=0.1" -> Tracker keyword arguments ("frame": each frame's own)."""
+    if text == "frame":
+        return {"smooth": False}
+    pairs = (item.split("=") for item in text.split(","))
+    return {key: (int(value) if key == "window" else float(value)) for key, value in pairs}
+
+
+def measure(video: Path, pipeline, settings: list[str]) -> dict:
+    """Run the video once, then track its Results once per tracker setting; per setting,
+    the tracks (of 3 frames or more) and their mask and gender label flips."""
     from edge_runtime.sources import frames
-    from edge_runtime.tracking import Tracker
+    from edge_runtime.tracking import Tracker, flips
 
     results, started = [], time.perf_counter()
     for frame in frames(str(video)):
         results.append((pipeline.run(frame.image, path=frame.name), frame))
     seconds = time.perf_counter() - started
-    tracker = Tracker.for_cascade(pipeline.cascade)
-    for result, frame in results:
-        tracker.update(result.faces, frame.index, frame.seconds)
-    tracks = [t for t in tracker.summary()["tracks"] if t["mask"] is not None]
     out = {"video": video.name, "frames": len(results), "fps": len(results) / seconds}
-    for key in ("per_frame", "smoothed"):
-        flips = [t[f"label_flips_{key}"] for t in tracks]
-        out[key] = {
+    for setting in settings:
+        tracker = Tracker.for_cascade(pipeline.cascade, **parse_setting(setting))
+        for result, frame in results:
+            faces = [copy.copy(face) for face in result.faces]
+            tracker.update(faces, frame.index, frame.seconds)
+        tracks = [t for t in tracker.tracks() if t.frames >= 3 and t.smooth_labels]
+        mask = [flips([m for m, _ in t.smooth_labels]) for t in tracks]
+        gender = [flips([g for _, g in t.smooth_labels]) for t in tracks]
+        out[setting] = {
             "tracks": len(tracks),
-            "flips": sum(flips),
-            "tracks_with_a_flip": sum(n > 0 for n in flips),
+            "mask_flips": sum(mask),
+            "gender_flips": sum(gender),
+            "tracks_with_a_flip": sum(m + g > 0 for m, g in zip(mask, gender, strict=True)),
         }
     return out
 
 
-def to_markdown(rows: list[dict]) -> str:
+def to_markdown(rows: list[dict], settings: list[str]) -> str:
     lines = [
-        "| video | frames | fps | tracks | flips, per frame | flips, smoothed |",
-        "|---|---|---|---|---|---|",
+        "| video | frames | fps | tracks | "
+        + " | ".join(f"`{s}`: mask / gender flips" for s in settings)
+        + " |",
+        "|---|---|---|---|" + "---|" * len(settings),
     ]
     for r in rows:
-        lines.append(
-            f"| {r['video']} | {r['frames']} | {r['fps']:.1f} | {r['smoothed']['tracks']} "
-            f"| {r['per_frame']['flips']} ({r['per_frame']['tracks_with_a_flip']} tracks) "
-            f"| {r['smoothed']['flips']} ({r['smoothed']['tracks_with_a_flip']} tracks) |"
-        )
-    total = {k: sum(r[k]["flips"] for r in rows) for k in ("per_frame", "smoothed")}
-    tracks = sum(r["smoothed"]["tracks"] for r in rows)
+        cells = " | ".join(f"{r[s]['mask_flips']} / {r[s]['gender_flips']}" for s in settings)
+        tracks = r[settings[-1]]["tracks"]
+        lines.append(f"| {r['video']} | {r['frames']} | {r['fps']:.1f} | {tracks} | {cells} |")
+    totals = " | ".join(
+        f"**{sum(r[s]['mask_flips'] for r in rows)} / {sum(r[s]['gender_flips'] for r in rows)}**"
+        for s in settings
+    )
+    tracks = sum(r[settings[-1]]["tracks"] for r in rows)
     fps = np.median([r["fps"] for r in rows])
     lines.append(
-        f"| **all** | {sum(r['frames'] for r in rows)} | median {fps:.1f} | {tracks} "
-        f"| {total['per_frame']} | {total['smoothed']} |"
+        f"| **all** | {sum(r['frames'] for r in rows)} | median {fps:.1f} | {tracks} | {totals} |"
     )
     return "\n".join(lines) + "\n"
 
@@ -128,18 +147,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=60)
     parser.add_argument("--work", type=Path, default=Path("work/videos"))
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/video_tracking"))
+    parser.add_argument(
+        "--crowd", action="store_true", help="the test photos with the most faces instead"
+    )
+    parser.add_argument(
+        "--settings",
+        nargs="+",
+        default=["frame", "window=30,margin=0", "window=20,margin=0.1"],
+        help='tracker settings to compare on the same frames ("frame": each frame\'s own labels)',
+    )
     args = parser.parse_args(argv)
 
     args.work.mkdir(parents=True, exist_ok=True)
     pipeline = Pipeline()
     rows = []
-    for photo in tqdm(chosen_photos(args.folders, args.videos), desc="videos", unit="video"):
+    photos = chosen_photos(args.folders, args.videos, args.crowd)
+    for photo in tqdm(photos, desc="videos", unit="video"):
         video = write_video(
             pan_frames(load_image(photo), args.frames), args.work / f"{photo.stem}.mp4"
         )
-        rows.append(measure(video, pipeline))
-    markdown = to_markdown(rows)
-    save_report(args.out, {"frames_per_video": args.frames, "size": SIZE, "videos": rows}, markdown)
+        rows.append(measure(video, pipeline, args.settings))
+    markdown = to_markdown(rows, args.settings)
+    report = {"frames_per_video": args.frames, "size": SIZE, "settings": args.settings}
+    save_report(args.out, report | {"videos": rows}, markdown)
     print(markdown)
     print(json.dumps({"wrote": str(args.out)}))
     return 0

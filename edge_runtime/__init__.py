@@ -12,6 +12,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+__version__ = "0.2.0"
+
 __all__ = [
     "MTCNN",
     "Detections",

@@ -13,15 +13,14 @@ Exit codes: 0 every input was processed (finding no face is an answer, not an er
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
-
-from edge_runtime.image_io import ImageLoadError, load_image
+from edge_runtime import __version__
+from edge_runtime.image_io import ImageLoadError
 from edge_runtime.manifest import ModelIntegrityError
 from edge_runtime.options import (
     EXIT_OK,
@@ -32,14 +31,12 @@ from edge_runtime.options import (
 )
 from edge_runtime.sessions import ProviderUnavailableError, resolve_providers
 from edge_runtime.sources import (
-    Frame,
-    SourceError,
     expand_source,
     frame_count,
-    frames,
     is_camera,
     is_video,
 )
+from edge_runtime.streaming import SaveError, StreamRun, Summary
 from edge_runtime.types import Result
 
 # The four seed photos `--benchmark` times: package data in a wheel, tests/data in a checkout.
@@ -62,8 +59,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "source", nargs="*", help="image, folder, glob pattern (quoted), video file or camera index"
     )
+    parser.add_argument("--version", action="version", version=f"edge-runtime {__version__}")
     parser.add_argument("--json", action="store_true", help="JSON Lines, one object per image")
-    parser.add_argument("--save", type=Path, metavar="DIR", help="write annotated copies here")
+    parser.add_argument(
+        "--save",
+        type=Path,
+        metavar="DIR",
+        help="write annotated copies here (photos as JPEG, videos as MP4; names made unique)",
+    )
+    parser.add_argument(
+        "--blur", action="store_true", help="blur the faces in saved copies (labels kept)"
+    )
+    parser.add_argument("--csv", type=Path, metavar="FILE", help="also write one row per face")
     add_pipeline_arguments(parser)
     parser.add_argument(
         "--max-frames", type=int, default=None, help="stop a video or camera after this many frames"
@@ -109,96 +116,6 @@ def text_lines(result: Result) -> list[str]:
     return lines
 
 
-class Runner:
-    """Loads the models once, then turns each input into a Result and reports it."""
-
-    def __init__(self, args: argparse.Namespace) -> None:
-        from edge_runtime.pipeline import Pipeline
-
-        providers = resolve_providers(args.providers, fallback=args.fallback)
-        self.args = args
-        self.stream = None
-        self.pipeline = Pipeline(**pipeline_kwargs(args, providers))
-
-    def run(self, name: str, image: np.ndarray) -> Result:
-        """Faces (and, unless --faces-only, mask and gender) in one image."""
-        return self.pipeline.run(image, path=name)
-
-    def report(self, result: Result, frame: Frame | None = None) -> None:
-        """Track a stream's faces, print the result, save the annotated copy if asked (a
-        video's frames go into one MP4, `Stream`)."""
-        if frame is not None:
-            self.stream_for(frame).add(result, frame)
-        if self.args.json:
-            print(result.to_json(), flush=True)
-        else:
-            print("\n".join(text_lines(result)), flush=True)
-        if self.args.save and frame is None:
-            save_annotated(self.args.save, result)
-
-    def stream_for(self, frame: Frame):
-        """The Stream of this frame's source; a new source closes the previous one."""
-        from edge_runtime.tracking import Tracker
-        from edge_runtime.video import Stream
-
-        if self.stream is not None and self.stream.source != frame.source:
-            self.close_stream()
-        if self.stream is None:
-            tracker = Tracker.for_cascade(self.pipeline.cascade, smooth=not self.args.no_smooth)
-            save_to = None
-            if self.args.save:
-                save_to = self.args.save / f"{Path(frame.source).stem}.mp4"
-            self.stream = Stream(frame.source, tracker, save_to, frame.fps, self.args.min_track)
-        return self.stream
-
-    def close_stream(self) -> None:
-        """Print the open stream's summary (JSON: one `{"summary": ...}` line)."""
-        from edge_runtime.video import summary_lines
-
-        if self.stream is None:
-            return
-        summary, self.stream = self.stream.close(), None
-        if self.args.json:
-            print(json.dumps({"summary": summary}), flush=True)
-        else:
-            print("\n".join(summary_lines(summary)), flush=True)
-
-
-def save_annotated(folder: Path, result: Result) -> Path:
-    """Write the annotated copy of a photo as DIR/<name>.jpg."""
-    return result.save(folder / f"{Path(str(result.path)).stem}.jpg")
-
-
-def inputs(
-    sources: list[str], args: argparse.Namespace
-) -> Iterator[tuple[str, object, Frame | None]]:
-    """(name, RGB image or error message, the Frame for video) for every image and frame
-    the sources hold."""
-    for source in sources:
-        if is_camera(source):
-            yield from _frames(source, args)
-            continue
-        paths = expand_source(source)
-        if not paths:
-            yield source, f"{source}: no images found", None
-        for path in paths:
-            if is_video(path):
-                yield from _frames(path, args)
-                continue
-            try:
-                yield str(path), load_image(path, max_pixels=args.max_pixels), None
-            except ImageLoadError as exc:
-                yield str(path), str(exc), None
-
-
-def _frames(source, args) -> Iterator[tuple[str, object, Frame | None]]:
-    try:
-        for frame in frames(source, args.max_frames, args.vid_stride):
-            yield frame.name, frame.image, frame
-    except SourceError as exc:
-        yield str(source), str(exc), None
-
-
 def expected_count(sources: list[str], args: argparse.Namespace) -> int | None:
     """How many images and frames to expect, for the progress bar (None if unknown)."""
     total = 0
@@ -216,11 +133,11 @@ def expected_count(sources: list[str], args: argparse.Namespace) -> int | None:
     return total
 
 
-def benchmark(args: argparse.Namespace, runner: Runner) -> int:
+def benchmark(args: argparse.Namespace, pipeline) -> int:
     """Print per-stage latency on the user's device; photos default to the seed photos."""
     from edge_runtime.bench import format_report, run_benchmark
 
-    if runner.pipeline.cascade is None:
+    if pipeline.cascade is None:
         print("error: --benchmark times the whole cascade; drop --faces-only", file=sys.stderr)
         return EXIT_USAGE
     paths = [p for s in args.source for p in expand_source(s) if not is_video(p)]
@@ -230,7 +147,7 @@ def benchmark(args: argparse.Namespace, runner: Runner) -> int:
         print("error: no photos to time", file=sys.stderr)
         return EXIT_USAGE
     try:
-        report = run_benchmark(runner.pipeline, paths, args.runs)
+        report = run_benchmark(pipeline, paths, args.runs)
     except ImageLoadError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_SOME_FAILED
@@ -253,27 +170,41 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.source and not args.benchmark:
         parser.error("give at least one SOURCE (or --benchmark)")
+    from edge_runtime.pipeline import Pipeline
+
     try:
-        runner = Runner(args)
-    except (ProviderUnavailableError, ModelIntegrityError) as exc:
+        pipeline = Pipeline(
+            **pipeline_kwargs(args, resolve_providers(args.providers, args.fallback))
+        )
+        if args.benchmark:
+            return benchmark(args, pipeline)
+        run = pipeline.stream(
+            args.source,
+            track=True,
+            smooth=not args.no_smooth,
+            save=args.save,
+            max_frames=args.max_frames,
+            vid_stride=args.vid_stride,
+            min_track=args.min_track,
+            blur=args.blur,
+        )
+        csv_rows = FaceCsv(args.csv) if args.csv else contextlib.nullcontext()
+    except (ProviderUnavailableError, ModelIntegrityError, SaveError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-
-    if args.benchmark:
-        return benchmark(args, runner)
-
     try:
-        failed = _process(args, runner)
+        with csv_rows as csv_file:
+            failed = report(run, args, csv_file)
     except BrokenPipeError:  # e.g. `| head`: the reader left, nothing more to say
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115
-        return EXIT_OK
-    except KeyboardInterrupt:  # Ctrl-C is how a camera stream is stopped
         return EXIT_OK
     return EXIT_SOME_FAILED if failed else EXIT_OK
 
 
-def _process(args: argparse.Namespace, runner: Runner) -> int:
-    """Run every input through the runner; returns how many failed."""
+def report(run: StreamRun, args: argparse.Namespace, csv_file: FaceCsv | None) -> int:
+    """Print every Result and Summary of the run (JSON Lines or text), a failure also as one
+    line on stderr, faces to the CSV; returns how many inputs failed. Ctrl-C (how a camera
+    is stopped) ends the run with the open stream's summary."""
     from tqdm import tqdm
 
     failed = 0
@@ -285,19 +216,88 @@ def _process(args: argparse.Namespace, runner: Runner) -> int:
         file=sys.stderr,
         leave=False,
     ) as bar:
+
+        def show(item: Result | Summary) -> None:
+            if args.json:
+                bar.write(json.dumps(item.to_dict()), file=sys.stdout)
+            elif isinstance(item, Summary):
+                bar.write("\n".join(item.lines()), file=sys.stdout)
+            elif item.error is None:
+                bar.write("\n".join(text_lines(item)), file=sys.stdout)
+            sys.stdout.flush()
+
         try:
-            for name, item, frame in inputs(args.source, args):
-                bar.update()
-                if isinstance(item, str):
-                    bar.write(f"error: {item}", file=sys.stderr)
-                    failed += 1
-                    continue
-                if frame is None:
-                    runner.close_stream()
-                runner.report(runner.run(name, item), frame)
-        finally:  # the end of the input, or Ctrl-C: a stream still open gets its summary
-            runner.close_stream()
+            for item in run:
+                if isinstance(item, Result):
+                    bar.update()
+                    if item.error is not None:
+                        failed += 1
+                        bar.write(f"error: {item.error}", file=sys.stderr)
+                    elif csv_file is not None:
+                        csv_file.write(item)
+                show(item)
+        except KeyboardInterrupt:
+            summary = run.finish()
+            if summary is not None:
+                show(summary)
     return failed
+
+
+class FaceCsv:
+    """`--csv FILE`: one row per face (path, face number, box, labels, probabilities)."""
+
+    COLUMNS = (
+        "path",
+        "face",
+        "x",
+        "y",
+        "w",
+        "h",
+        "confidence",
+        "mask",
+        "p_mask",
+        "gender",
+        "p_gender",
+        "track_id",
+    )
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __enter__(self) -> FaceCsv:
+        import csv
+
+        try:
+            self._file = open(self.path, "w", newline="")
+        except OSError as exc:
+            raise SaveError(f"{self.path}: cannot write the CSV ({exc.strerror})") from None
+        self._writer = csv.writer(self._file)
+        self._writer.writerow(self.COLUMNS)
+        return self
+
+    def write(self, result: Result) -> None:
+        for number, face in enumerate(result.faces, 1):
+            row = face.to_dict()
+            x, y, w, h = row["box"]
+            self._writer.writerow(
+                (
+                    result.path,
+                    number,
+                    x,
+                    y,
+                    w,
+                    h,
+                    row["confidence"],
+                    row["mask"],
+                    row["p_mask"],
+                    row["gender"],
+                    row["p_gender"],
+                    face.track_id,
+                )
+            )
+
+    def __exit__(self, *exc) -> None:
+        self._file.close()
 
 
 if __name__ == "__main__":

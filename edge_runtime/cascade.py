@@ -33,6 +33,16 @@ class Cascade:
         self.mask = mask
         self.gender = {True: masked, False: unmasked}
 
+    def close(self) -> None:
+        """Stop every classifier's worker threads."""
+        for model in (self.mask, *self.gender.values()):
+            model.close()
+
+    def warmup(self) -> None:
+        """Build each classifier's session and run it once on a blank crop."""
+        for model in (self.mask, *self.gender.values()):
+            model.predict(np.zeros((1, model.input_size, model.input_size, 3), np.uint8))
+
     def classify(
         self,
         image: np.ndarray,

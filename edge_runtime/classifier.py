@@ -42,6 +42,7 @@ class Classifier:
         self.threshold = float(entry["threshold"])
         self.flip = bool(entry.get("test_time_flip", False))
         self.version = entry["sha256"][:12]  # as the service's /v1/models gives it
+        self._sha256 = entry["sha256"]
         self._path, self._providers = path, providers
         on_cpu = cpu_only(providers)
         self.workers = (threads or os.cpu_count() or 1) if on_cpu else 1
@@ -55,8 +56,14 @@ class Classifier:
         """The ONNX Runtime session, built the first time it is needed."""
         with self._lock:
             if self._session is None:
-                self._session = create_session(self._path, self._providers, self._threads)
+                self._session = create_session(
+                    self._path, self._providers, self._threads, self._sha256
+                )
             return self._session
+
+    def close(self) -> None:
+        """Stop the worker threads (the session goes with the object)."""
+        self._pool.shutdown()
 
     def predict(self, crops: np.ndarray) -> np.ndarray:
         """P(class_names[1]) for each crop (N, S, S, 3) uint8 RGB; (0,) for no crops."""

@@ -19,3 +19,7 @@ REFERENCE_THRESHOLDS = (0.6, 0.7, 0.8)
 # Photos whose longer side is above this are detected on a copy shrunk to it: a 12 MP
 # photo's pyramid costs about 30x a VGA photo's, and its faces are rarely 20 px.
 DEFAULT_MAX_SIDE = 1920
+# When nothing is found: detect again on a copy framed by a grey border of this share of the
+# longer side, at this O-Net threshold (None: the detector's own), until a face is found.
+# Close-ups whose face runs past the frame are found so (`benchmarks/closeups.py`).
+BORDER_RETRIES: tuple[tuple[float, float | None], ...] = ((0.25, None), (0.5, 0.6))

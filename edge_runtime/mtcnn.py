@@ -18,7 +18,12 @@ import cv2
 import numpy as np
 
 from edge_runtime import boxes as bx
-from edge_runtime.detectors import DEFAULT_MAX_SIDE, DETECTORS, REFERENCE_THRESHOLDS
+from edge_runtime.detectors import (
+    BORDER_RETRIES,
+    DEFAULT_MAX_SIDE,
+    DETECTORS,
+    REFERENCE_THRESHOLDS,
+)
 from edge_runtime.manifest import DEFAULT_MODELS_DIR, verified_model
 from edge_runtime.sessions import InferenceSession, create_session, run_in_slices
 
@@ -29,6 +34,7 @@ ONET_SIZE = 48
 PIXEL_MEAN = 127.5
 PIXEL_SCALE = 1 / 128
 PYRAMIDS = ("area", "chained")
+BORDER_GREY = (127, 127, 127)  # 0 after normalisation: the networks' neutral input
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,9 +72,12 @@ def normalize(image: np.ndarray) -> np.ndarray:
 
 
 def scale_pyramid(height: int, width: int, min_face_size: float, factor: float) -> np.ndarray:
-    """Scales at which P-Net's 12 px window sees faces from `min_face_size` up (reference rule)."""
+    """Scales at which P-Net's 12 px window sees faces from `min_face_size` up (reference
+    rule), leaving out levels smaller than the window (a large `min_face_size` on a small
+    photo)."""
     count = round(-((np.log(min(height, width) / PNET_CELL) / np.log(factor)) + 1))
-    return (PNET_CELL / min_face_size) * factor ** np.arange(max(count, 0))
+    scales = (PNET_CELL / min_face_size) * factor ** np.arange(max(count, 0))
+    return scales[np.floor(min(height, width) * scales) >= PNET_CELL]
 
 
 def pyramid_level(normalized: np.ndarray, scale: float) -> np.ndarray:
@@ -182,6 +191,8 @@ class MTCNN:
     max_side: detect on a copy of the photo shrunk to this longer side when it is larger
     (boxes come back in the photo's pixels; the smallest face found grows in proportion,
     e.g. 42 px on a 4000x3000 photo); None or 0 keeps every photo at full resolution.
+    border_retries: when nothing is found, (border, O-Net threshold or None) in turn: detect
+    again with that share of the longer side added around the photo in grey (() never).
     """
 
     def __init__(
@@ -195,6 +206,7 @@ class MTCNN:
         detector: str = "mtcnn",
         face_threshold: float | None = None,
         max_side: int | None = DEFAULT_MAX_SIDE,
+        border_retries: Sequence[tuple[float, float | None]] = BORDER_RETRIES,
     ) -> None:
         if detector not in DETECTORS:
             raise ValueError(f"unknown detector {detector!r}; choose from {sorted(DETECTORS)}")
@@ -202,6 +214,7 @@ class MTCNN:
         self.min_face_size = float(min_face_size)
         self.scale_factor = float(scale_factor)
         self.max_side = max_side or None
+        self.border_retries = tuple(border_retries)
         models = [verified_model(models_dir, name) for name in DETECTORS[detector]]
         if not thresholds:  # stored with the O-Net; a student P-Net carries its own
             thresholds = list(models[2][1].get("thresholds", REFERENCE_THRESHOLDS))
@@ -228,19 +241,28 @@ class MTCNN:
         )
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="mtcnn")
 
+    def close(self) -> None:
+        """Stop the worker threads that run pyramid levels and patch slices."""
+        self._pool.shutdown()
+
     def detect(self, image: np.ndarray) -> Detections:
-        """Every face in an RGB uint8 image (H, W, 3) of any size and aspect ratio."""
+        """Every face in an RGB uint8 image (H, W, 3) of any size and aspect ratio. When
+        none is found, again on copies with a border (`border_retries`): a close-up whose
+        face runs past the frame is found there (its box clipped to the photo)."""
         height, width = image.shape[:2]
-        image, shrink = working_copy(image, self.max_side)
-        normalized = normalize(image)
-        candidates = self.propose(normalized)
-        if len(candidates):
-            candidates = self.refine(normalized, candidates)
-        if not len(candidates):
+        found, scores, landmarks = self._find(image)
+        for border, threshold in self.border_retries:
+            if len(scores):
+                break
+            pad = round(border * max(height, width))
+            framed = cv2.copyMakeBorder(
+                image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=BORDER_GREY
+            )
+            found, scores, landmarks = self._find(framed, threshold)
+            found, landmarks = found - pad, landmarks - pad
+        if not len(scores):
             none = np.zeros((0, 4), np.float32)
             return Detections(none, np.zeros(0, np.float32), np.zeros((0, 5, 2), np.float32), none)
-        found, scores, landmarks = self._output(normalized, candidates)
-        found, landmarks = found / shrink, landmarks / shrink
         boxes = bx.clip_to_image(found, height, width).astype(np.float32)
         reference = boxes
         if self.reference_box:
@@ -252,6 +274,21 @@ class MTCNN:
             landmarks.astype(np.float32),
             reference.astype(np.float32),
         )
+
+    def _find(
+        self, image: np.ndarray, threshold: float | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Boxes (unclipped), scores and landmarks in the image's pixels, best first;
+        `threshold` replaces O-Net's own."""
+        image, shrink = working_copy(image, self.max_side)
+        normalized = normalize(image)
+        candidates = self.propose(normalized)
+        if len(candidates):
+            candidates = self.refine(normalized, candidates)
+        if not len(candidates):
+            return np.zeros((0, 4)), np.zeros(0), np.zeros((0, 5, 2))
+        found, scores, landmarks = self._output(normalized, candidates, threshold)
+        return found / shrink, scores, landmarks / shrink
 
     def propose(self, normalized: np.ndarray) -> np.ndarray:
         """Stage 1: P-Net over the pyramid; square candidate boxes with scores (M, 5)."""
@@ -327,7 +364,7 @@ class MTCNN:
         return landmark_points(rows, marks).astype(np.float32)
 
     def _output(
-        self, normalized: np.ndarray, rows: np.ndarray
+        self, normalized: np.ndarray, rows: np.ndarray, threshold: float | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Stage 3: O-Net on all candidates at once; final boxes, scores and landmarks."""
         reg, marks, prob = self._run_on_patches(
@@ -336,7 +373,7 @@ class MTCNN:
         landmarks = landmark_points(rows, marks)
         found = bx.apply_regression(rows[:, :4], reg)
         scores = prob[:, 1].astype(np.float64)
-        keep = np.flatnonzero(scores > self.thresholds[2])
+        keep = np.flatnonzero(scores > (self.thresholds[2] if threshold is None else threshold))
         keep = keep[bx.sort_by_score(scores[keep])]
         keep = keep[bx.nms(found[keep], 0.7, method="min")]
         return found[keep], scores[keep], landmarks[keep]

@@ -5,17 +5,22 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+from PIL import Image
 
 from edge_runtime.cascade import Cascade
-from edge_runtime.detectors import DEFAULT_DETECTOR, DEFAULT_MAX_SIDE
-from edge_runtime.image_io import DEFAULT_MAX_PIXELS, load_image
+from edge_runtime.detectors import BORDER_RETRIES, DEFAULT_DETECTOR, DEFAULT_MAX_SIDE
+from edge_runtime.image_io import DEFAULT_MAX_PIXELS, load_image, to_rgb
 from edge_runtime.manifest import DEFAULT_MODELS_DIR
 from edge_runtime.mtcnn import MTCNN
 from edge_runtime.types import Face, Result
 
-Source = np.ndarray | str | Path
+if TYPE_CHECKING:
+    from edge_runtime.streaming import StreamRun
+
+Source = np.ndarray | str | Path | Image.Image
 
 
 class Pipeline:
@@ -33,6 +38,8 @@ class Pipeline:
     classify: False to find faces only (no mask or gender models are loaded).
     max_side: photos larger than this (longer side, px) are detected on a shrunk copy;
     None keeps full resolution (`edge_runtime.mtcnn.MTCNN`).
+    border_retries: where no face is found, detect again on copies framed by a border
+    (close-ups whose face runs past the photo); () never.
     """
 
     def __init__(
@@ -46,6 +53,7 @@ class Pipeline:
         classify: bool = True,
         detector: str = DEFAULT_DETECTOR,
         max_side: int | None = DEFAULT_MAX_SIDE,
+        border_retries: Sequence[tuple[float, float | None]] = BORDER_RETRIES,
     ) -> None:
         models_dir = Path(models_dir) if models_dir else DEFAULT_MODELS_DIR
         self.max_pixels = max_pixels
@@ -57,24 +65,70 @@ class Pipeline:
             detector=detector,
             face_threshold=face_threshold,
             max_side=max_side,
+            border_retries=border_retries,
         )
         self.cascade = Cascade(models_dir, providers, threads) if classify else None
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the detector's and the classifiers' worker threads; `with Pipeline() as p:`
+        does it on leaving the block."""
+        self.detector.close()
+        if self.cascade is not None:
+            self.cascade.close()
 
     def __call__(self, source: Source | Iterable[Source]) -> Result | Iterator[Result]:
         """Same as `predict`."""
         return self.predict(source)
 
     def predict(self, source: Source | Iterable[Source]) -> Result | Iterator[Result]:
-        """One image (a path or an RGB uint8 array (H, W, 3)) -> its Result; a list or
+        """One image (a path, an RGB uint8 array (H, W, 3) or a PIL image) -> its Result; a list or
         generator of images -> a generator of Results (errors raise; the CLI catches them
         per input). Faces come best detection first."""
-        if isinstance(source, np.ndarray | str | Path):
+        if isinstance(source, np.ndarray | str | Path | Image.Image):
             return self.run(source)
         return (self.run(image) for image in source)
+
+    def stream(
+        self,
+        source: Source | Iterable[Source],
+        *,
+        track: bool = True,
+        save: str | Path | None = None,
+        **options,
+    ) -> StreamRun:
+        """Any source (image, array, folder, glob, video, camera index, or a list of them)
+        -> an iterable of Results, one per photo or frame, videos and cameras tracked, and a
+        Summary after each video, camera or folder. A failed input is a Result with `error`
+        set, so one bad file does not stop the rest. `save`: a folder for annotated copies.
+        More options: `edge_runtime.streaming.StreamRun`.
+
+        >>> for item in Pipeline().stream("clip.mp4", save="out"):
+        ...     print(item.to_json())
+        """
+        from edge_runtime.streaming import StreamRun
+
+        if isinstance(source, np.ndarray | str | Path | Image.Image):
+            source = [source]
+        return StreamRun(self, source, track=track, save=save, **options)
+
+    def warmup(self) -> None:
+        """Build every ONNX Runtime session and run it once, so that the first real photo
+        (a service's first request) is not the slow one."""
+        self.detector.detect(np.zeros((480, 640, 3), np.uint8))
+        if self.cascade is not None:
+            self.cascade.warmup()
 
     def run(self, image: Source, path: str | None = None) -> Result:
         """The Result for one image; `path` names an array in the Result."""
         timings: dict[str, float] = {}
+        if isinstance(image, Image.Image):
+            image = to_rgb(image)
         if not isinstance(image, np.ndarray):
             path = path or str(image)
             t = time.perf_counter()

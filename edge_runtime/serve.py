@@ -17,12 +17,10 @@ import base64
 import contextlib
 import io
 import threading
-import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from edge_runtime.detectors import DEFAULT_DETECTOR, DETECTORS
 from edge_runtime.image_io import (
     DEFAULT_MAX_PIXELS,
     ImageLoadError,
@@ -36,17 +34,23 @@ DEFAULT_MAX_BODY = 20 * 1024 * 1024
 
 @dataclass
 class ServeConfig:
-    """What the service was started with."""
+    """What the service was started with: the Pipeline's keyword arguments (the CLI's
+    options, `options.pipeline_kwargs`) and the service's own limits."""
 
-    models: Path = DEFAULT_MODELS_DIR
-    providers: tuple[str, ...] = ("CPUExecutionProvider",)
-    threads: int | None = None
-    detector: str = DEFAULT_DETECTOR
+    pipeline: dict = field(default_factory=dict)
     workers: int = 1
     queue: int = 8
     max_body: int = DEFAULT_MAX_BODY
-    max_pixels: int = DEFAULT_MAX_PIXELS
     source: str | None = None
+    access_log: bool = False
+
+    @property
+    def max_pixels(self) -> int:
+        return self.pipeline.get("max_pixels", DEFAULT_MAX_PIXELS)
+
+    @property
+    def models(self) -> Path:
+        return Path(self.pipeline.get("models_dir") or DEFAULT_MODELS_DIR)
 
 
 class BodyTooLarge(Exception):
@@ -89,21 +93,51 @@ class LimitBody:
         await response({"type": "http"}, None, send)
 
 
+class AccessLog:
+    """ASGI middleware: one stderr line per request, `client "METHOD /path" status ms`."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        import sys
+        import time
+
+        started, status = time.perf_counter(), 500
+
+        async def noting(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, noting)
+        finally:
+            client = (scope.get("client") or ("-",))[0]
+            query = f"?{scope['query_string'].decode()}" if scope.get("query_string") else ""
+            ms = 1000 * (time.perf_counter() - started)
+            line = f'{client} "{scope["method"]} {scope["path"]}{query}" {status} {ms:.1f} ms'
+            print(line, file=sys.stderr, flush=True)
+
+
+NO_FRAMES_YET = {"frames": 0, "people": 0, "with_mask": 0, "without_mask": 0, "by_gender": {}}
+
+
 class CameraFeed:
-    """Faces tracked on a camera or video in a background thread: the latest annotated
-    JPEG and the running summary. A video file plays at its own frame rate, once."""
+    """Faces tracked on a camera or video in a background thread (`Pipeline.stream`): the
+    latest annotated JPEG and the running summary. A video file plays at its own frame
+    rate, once."""
 
     def __init__(self, source: str, pipeline) -> None:
-        from edge_runtime.tracking import Tracker
-        from edge_runtime.video import Stream
-
         self.source = source
-        self.stream = Stream(source, Tracker.for_cascade(pipeline.cascade))
-        self.pipeline = pipeline
+        self.run = pipeline.stream(source, realtime=True)
         self.jpeg: bytes | None = None
         self.error: str | None = None
+        self.final: dict | None = None
         self.done = False
-        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="camera", daemon=True)
         self._thread.start()
@@ -111,31 +145,27 @@ class CameraFeed:
     def _run(self) -> None:
         from PIL import Image
 
-        from edge_runtime.sources import SourceError, frames, is_camera
+        from edge_runtime.streaming import Summary
 
-        started = time.monotonic()
         try:
-            for frame in frames(self.source):
+            for item in self.run:
                 if self._stop.is_set():
                     break
-                result = self.pipeline.run(frame.image, path=frame.name)
-                buffer = io.BytesIO()
-                with self._lock:
-                    self.stream.add(result, frame)
-                Image.fromarray(result.plot()).save(buffer, "JPEG", quality=80)
-                self.jpeg = buffer.getvalue()
-                if not is_camera(self.source) and frame.fps:
-                    time.sleep(max(0.0, frame.seconds - (time.monotonic() - started)))
-        except SourceError as exc:
-            self.error = str(exc)
+                if isinstance(item, Summary):
+                    self.final = item.data
+                elif item.error is not None:
+                    self.error = item.error
+                else:
+                    buffer = io.BytesIO()
+                    Image.fromarray(item.plot()).save(buffer, "JPEG", quality=80)
+                    self.jpeg = buffer.getvalue()
         finally:
             self.done = True
 
     def summary(self) -> dict:
         """The running counts (people, masks, genders, tracks)."""
-        with self._lock:
-            summary = {"source": self.source, "frames": self.stream.frames, "done": self.done}
-            summary.update(self.stream.tracker.summary(self.stream.min_frames))
+        summary = self.run.live_summary() or self.final or dict(NO_FRAMES_YET)
+        summary = {**summary, "source": self.source, "done": self.done}
         if self.error:
             summary["error"] = self.error
         return summary
@@ -171,13 +201,8 @@ def create_app(config: ServeConfig, pipeline=None):
     from edge_runtime.pipeline import Pipeline
 
     if pipeline is None:
-        pipeline = Pipeline(
-            config.models,
-            config.providers,
-            config.threads,
-            max_pixels=config.max_pixels,
-            detector=config.detector,
-        )
+        pipeline = Pipeline(**config.pipeline)
+    pipeline.warmup()  # sessions built and run once, so the first request is not the slow one
     models = model_list(config.models)
     workers = asyncio.Semaphore(config.workers)
     state = {"admitted": 0, "served": 0}
@@ -196,6 +221,8 @@ def create_app(config: ServeConfig, pipeline=None):
         lifespan=lifespan,
     )
     app.add_middleware(LimitBody, limit=config.max_body)
+    if config.access_log:
+        app.add_middleware(AccessLog)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
@@ -255,7 +282,15 @@ def create_app(config: ServeConfig, pipeline=None):
     async def predict(request: Request, annotated: bool = False) -> dict:
         """Every face in the image: the CLI's JSON. Send a multipart form with a `file`
         field, or the image itself as the body. `annotated=true` adds the annotated photo
-        (`annotated_jpeg`, base64) for the page."""
+        (`annotated_jpeg`, base64) for the page. Other query parameters are refused (422):
+        detector and cascade options are the service's, set at start."""
+        unknown = sorted(set(request.query_params) - {"annotated"})
+        if unknown:
+            raise HTTPException(
+                422,
+                f"unknown query parameter(s): {', '.join(unknown)} (only `annotated`; "
+                "detector and cascade options are set when the service starts: serve --help)",
+            )
         name, data = await _image_bytes(request)
         if state["admitted"] >= config.workers + config.queue:
             busy = "busy: too many requests waiting; retry shortly"
@@ -348,20 +383,29 @@ def _version() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The service's options: the CLI's detector and cascade options, then its own."""
+    from edge_runtime.options import add_pipeline_arguments
+
     parser = argparse.ArgumentParser(prog="python -m edge_runtime serve", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--models", type=Path, default=DEFAULT_MODELS_DIR)
-    parser.add_argument("--providers", nargs="+", default=["cpu"], metavar="NAME")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads per model")
-    parser.add_argument("--detector", choices=sorted(DETECTORS), default=DEFAULT_DETECTOR)
+    parser.add_argument("--port", type=int, default=8000, help="port to listen on (8000)")
     parser.add_argument("--workers", type=int, default=1, help="images inferred at once (1)")
-    parser.add_argument("--queue", type=int, default=8, help="requests that may wait (8)")
     parser.add_argument(
-        "--max-body-mb", type=float, default=DEFAULT_MAX_BODY / 2**20, help="upload limit (20)"
+        "--queue", type=int, default=8, help="requests that may wait beyond those (8)"
     )
-    parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS)
-    parser.add_argument("--source", default=None, help="camera index or video file to track")
+    parser.add_argument(
+        "--max-body-mb",
+        type=float,
+        default=DEFAULT_MAX_BODY / 2**20,
+        help=f"largest request body, MB ({DEFAULT_MAX_BODY / 2**20:g})",
+    )
+    parser.add_argument(
+        "--source", default=None, help="a camera index or video file to track (none)"
+    )
+    parser.add_argument(
+        "--quiet", action="store_true", help="no access log (the start-up line stays)"
+    )
+    add_pipeline_arguments(parser)
     return parser
 
 
@@ -370,6 +414,7 @@ def main(argv: list[str] | None = None) -> int:
     import sys
 
     from edge_runtime.manifest import ModelIntegrityError
+    from edge_runtime.options import EXIT_USAGE, pipeline_kwargs
     from edge_runtime.sessions import ProviderUnavailableError, resolve_providers
 
     args = build_parser().parse_args(argv)
@@ -377,22 +422,28 @@ def main(argv: list[str] | None = None) -> int:
         import uvicorn
     except ImportError:
         print("error: the service needs the serve extra: pip install .[serve]", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     try:
+        providers = resolve_providers(args.providers, fallback=args.fallback)
         config = ServeConfig(
-            args.models,
-            tuple(resolve_providers(args.providers)),
-            args.threads,
-            args.detector,
+            pipeline_kwargs(args, providers),
             args.workers,
             args.queue,
             int(args.max_body_mb * 2**20),
-            args.max_pixels,
             args.source,
+            access_log=not args.quiet,
         )
         app = create_app(config)
     except (ProviderUnavailableError, ModelIntegrityError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+        return EXIT_USAGE
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    print(
+        f"edge_runtime {_version()} serving on http://{host}:{args.port}/ "
+        f"({', '.join(providers)}; {args.workers} worker(s), queue {args.queue}"
+        f"{', camera ' + args.source if args.source else ''}); Ctrl-C stops it",
+        file=sys.stderr,
+        flush=True,
+    )
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
     return 0

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import platform
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -11,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 from onnxruntime import InferenceSession
+
+from edge_runtime.manifest import sha256_of
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +76,28 @@ def provider_options(provider: str) -> dict:
     return {}
 
 
-def create_session(
-    path: Path, providers: Sequence[str] | None = None, threads: int | None = None
-) -> InferenceSession:
-    """An InferenceSession with full graph optimisation and the given intra-op thread count."""
+def optimized_cache_dir() -> Path | None:
+    """Where CPU sessions keep their optimised graphs (EDGE_ORT_CACHE, else
+    ~/.cache/edge_runtime/ort; "off" keeps none)."""
+    setting = os.environ.get("EDGE_ORT_CACHE", "")
+    if setting.lower() in ("off", "0", "none"):
+        return None
+    return Path(setting) if setting else Path.home() / ".cache" / "edge_runtime" / "ort"
+
+
+def cpu_signature() -> str:
+    """What a saved graph is kept apart by: ONNX Runtime's version and this CPU's
+    instruction sets."""
+    flags = platform.machine()
+    try:
+        with open("/proc/cpuinfo") as info:
+            flags += next((line for line in info if line.startswith(("flags", "Features"))), "")
+    except OSError:
+        flags += platform.processor()
+    return f"{ort.__version__}-{hashlib.sha256(flags.encode()).hexdigest()[:12]}"
+
+
+def _options(threads: int | None) -> ort.SessionOptions:
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3
@@ -88,9 +110,61 @@ def create_session(
     options.add_session_config_entry("session.x64quantprecision", "1")
     if threads:
         options.intra_op_num_threads = threads
+    return options
+
+
+def _cached_cpu_session(path: Path, sha256: str, threads: int | None) -> InferenceSession | None:
+    """A CPU session from the graph an earlier run optimised and saved (its sha256
+    checked), or saved now; None where no cache can be kept. The saved graph has the
+    hardware-independent (extended) optimisations done; the layout ones for this CPU are
+    left to each load, which is cheap."""
+    folder = optimized_cache_dir()
+    if folder is None:
+        return None
+    stem = f"{Path(path).stem}-{sha256[:16]}-{cpu_signature()}"
+    cached, stamp = folder / f"{stem}.onnx", folder / f"{stem}.sha256"
+    if cached.is_file() and stamp.is_file() and stamp.read_text().strip() == sha256_of(cached):
+        options = _options(threads)
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        return InferenceSession(
+            str(cached), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = folder / f"{stem}.{os.getpid()}.partial.onnx"
+        options = _options(threads)
+        options.optimized_model_filepath = str(partial)
+        session = InferenceSession(
+            str(path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        stamp_partial = stamp.with_suffix(f".{os.getpid()}.partial")
+        stamp_partial.write_text(sha256_of(partial) + "\n")
+        os.replace(partial, cached)  # the graph first, then the stamp that vouches for it
+        os.replace(stamp_partial, stamp)
+        return session
+    except OSError as exc:
+        log.debug("no optimised-graph cache in %s: %s", folder, exc)
+        return None
+
+
+def create_session(
+    path: Path,
+    providers: Sequence[str] | None = None,
+    threads: int | None = None,
+    sha256: str | None = None,
+) -> InferenceSession:
+    """An InferenceSession with full graph optimisation and the given intra-op thread count.
+    On the CPU, a model given with its (verified) `sha256` keeps its optimised graph in
+    a cache (`optimized_cache_dir`), so later processes start without optimising again."""
     names = list(providers or ["CPUExecutionProvider"])
+    if sha256 and cpu_only(names):
+        session = _cached_cpu_session(Path(path), sha256, threads)
+        if session is not None:
+            return session
     session = InferenceSession(
-        str(path), sess_options=options, providers=[(p, provider_options(p)) for p in names]
+        str(path),
+        sess_options=_options(threads),
+        providers=[(p, provider_options(p)) for p in names],
     )
     log.debug("%s on %s", Path(path).name, session.get_providers())
     return session

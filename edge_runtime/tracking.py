@@ -58,8 +58,9 @@ class Tracker:
     `gender_thresholds` per mask decision ({True: masked model, False: unmasked}, on the
     probability of `gender_names[1]`); `mask_names` (with mask, without). Without them
     (faces only) faces get ids only. Labels are smoothed over a track's last `window`
-    frames (so a mask put on mid-video shows within about half of it); the summary
-    describes each whole track. `smooth=False` keeps each frame's labels (to compare).
+    frames, and a shown label changes only once that mean is past its threshold by
+    `margin` (hysteresis; a mask put on mid-video still shows within the window); the
+    summary describes each whole track. `smooth=False` keeps each frame's labels.
     """
 
     def __init__(
@@ -71,7 +72,8 @@ class Tracker:
         iou_threshold: float = 0.15,
         max_age: int = 15,
         smooth: bool = True,
-        window: int = 30,
+        window: int = 15,
+        margin: float = 0.15,
     ) -> None:
         self.mask_threshold = mask_threshold
         self.gender_thresholds = gender_thresholds or {}
@@ -81,6 +83,7 @@ class Tracker:
         self.max_age = max_age
         self.smooth = smooth
         self.window = window
+        self.margin = margin
         self.active: list[Track] = []
         self.finished: list[Track] = []
         self._next_id = 1
@@ -182,20 +185,32 @@ class Tracker:
         track.gender_thresholds.append(self.gender_thresholds[face.mask])
         track.raw_labels.append((face.mask, face.gender))
         if self.smooth:
-            labels = self._smoothed(track, self.window)
+            labels = self._smoothed(track, self.window, track.smooth_labels[-1:])
             face.mask, face.p_mask, face.gender, face.p_gender = labels
             face.mask_label = self.mask_names[0 if face.mask else 1]
         track.smooth_labels.append((face.mask, face.gender))
 
-    def _smoothed(self, track: Track, window: int | None) -> tuple[bool, float, str, float]:
+    def _smoothed(
+        self, track: Track, window: int | None, shown: list[tuple] = ()
+    ) -> tuple[bool, float, str, float]:
         """The track's labels over its last `window` frames (all if None): mean
-        probability against the (mean) threshold."""
+        probability against the (mean) threshold. With the labels `shown` last, a label
+        changes only once the mean is past its threshold by `margin` (hysteresis)."""
         last = slice(-window, None) if window else slice(None)
         p_mask = float(np.mean(track.p_masks[last]))
         p_second = float(np.mean(track.p_seconds[last]))
-        second = p_second > float(np.mean(track.gender_thresholds[last]))
+        gender_threshold = float(np.mean(track.gender_thresholds[last]))
+        mask = p_mask >= self.mask_threshold
+        second = p_second > gender_threshold
+        if shown:
+            was_mask, was_gender = shown[0]
+            if mask != was_mask and abs(p_mask - self.mask_threshold) < self.margin:
+                mask = was_mask
+            was_second = was_gender == self.gender_names[1]
+            if second != was_second and abs(p_second - gender_threshold) < self.margin:
+                second = was_second
         p_gender = p_second if second else 1.0 - p_second
-        return p_mask >= self.mask_threshold, p_mask, self.gender_names[int(second)], p_gender
+        return mask, p_mask, self.gender_names[int(second)], p_gender
 
     def _describe(self, track: Track) -> dict:
         described = {

@@ -72,13 +72,20 @@ class Face:
 @dataclass(slots=True, repr=False)
 class Result:
     """Everything found in one image: its faces (iterate, index, `len`), milliseconds per
-    stage (`speed`), and the image itself, so the result can draw and save itself."""
+    stage (`speed`), and the image itself, so the result can draw and save itself. An
+    input that could not be read (`Pipeline.stream`) has `error` set and no faces."""
 
     path: str | None
     orig_shape: tuple[int, int]
     faces: list[Face]
     speed: dict[str, float] = field(default_factory=dict)
     image: np.ndarray | None = None
+    error: str | None = None
+
+    @classmethod
+    def failed(cls, path: str | None, error: str) -> Result:
+        """The Result of an input that could not be read: its path and the reason."""
+        return cls(path, (0, 0), [], error=error)
 
     def __len__(self) -> int:
         return len(self.faces)
@@ -90,6 +97,8 @@ class Result:
         return self.faces[index]
 
     def __repr__(self) -> str:
+        if self.error is not None:
+            return f"Result({self.path}, error: {self.error})"
         labels = ", ".join(
             f"{f.mask_label} {f.gender}" if f.mask is not None else f"face {f.confidence:.2f}"
             for f in self.faces
@@ -103,7 +112,9 @@ class Result:
         )
 
     def to_dict(self) -> dict:
-        """The CLI's JSON object for this image."""
+        """The CLI's JSON object for this image; `{"path", "error"}` for a failed input."""
+        if self.error is not None:
+            return {"path": self.path, "error": self.error}
         return {
             "path": self.path,
             "orig_shape": list(self.orig_shape),
@@ -115,19 +126,20 @@ class Result:
         """`to_dict` as a JSON string (one line unless `indent` is given)."""
         return json.dumps(self.to_dict(), **kwargs)
 
-    def plot(self) -> np.ndarray:
-        """An annotated RGB copy of the image: boxes, mask and gender labels."""
+    def plot(self, blur: bool = False) -> np.ndarray:
+        """An annotated RGB copy of the image: numbered boxes, mask and gender labels;
+        `blur` blurs every face (privacy), labels kept."""
         from edge_runtime.draw import draw
 
         if self.image is None:
             raise ValueError("this Result keeps no image to draw on")
-        return draw(self.image, self.faces)
+        return draw(self.image, self.faces, blur=blur)
 
-    def save(self, path: str | Path) -> Path:
+    def save(self, path: str | Path, blur: bool = False) -> Path:
         """Write the annotated image (JPEG or PNG by the suffix); returns the path."""
         from PIL import Image
 
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(self.plot()).save(path, quality=92)
+        Image.fromarray(self.plot(blur)).save(path, quality=92)
         return path

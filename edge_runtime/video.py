@@ -22,12 +22,14 @@ class Stream:
     def __init__(
         self,
         source: str,
-        tracker: Tracker,
+        tracker: Tracker | None,
         save_to: Path | None = None,
         fps: float | None = None,
         min_frames: int = 3,
+        blur: bool = False,
     ) -> None:
         self.source = source
+        self.blur = blur
         self.tracker = tracker
         self.save_to = save_to
         self.fps = fps
@@ -36,24 +38,31 @@ class Stream:
         self._writer = None
 
     def add(self, result: Result, frame: Frame) -> Result:
-        """Track this frame's faces and write its annotated picture if saving."""
-        self.tracker.update(result.faces, frame.index, frame.seconds)
+        """Track this frame's faces (unless there is no tracker) and write its annotated
+        picture if saving."""
+        if self.tracker is not None:
+            self.tracker.update(result.faces, frame.index, frame.seconds)
         self.frames += 1
         self.fps = self.fps or frame.fps
         if self.save_to is not None:
-            self._write(result.plot())
+            self._write(result.plot(self.blur))
         return result
+
+    def summary(self) -> dict:
+        """The stream so far: frames, and with a tracker its people, masks, genders, tracks."""
+        summary = {"source": self.source, "frames": self.frames, "fps": self.fps}
+        if self.tracker is not None:
+            summary.update(self.tracker.summary(self.min_frames))
+        if self.save_to is not None:
+            summary["video"] = str(self.save_to)
+        return summary
 
     def close(self) -> dict:
         """Finish the MP4 (if any); the stream's summary."""
         if self._writer is not None:
             self._writer.release()
             self._writer = None
-        summary = {"source": self.source, "frames": self.frames, "fps": self.fps}
-        summary.update(self.tracker.summary(self.min_frames))
-        if self.save_to is not None:
-            summary["video"] = str(self.save_to)
-        return summary
+        return self.summary()
 
     def _write(self, rgb: np.ndarray) -> None:
         import cv2

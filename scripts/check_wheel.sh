@@ -17,7 +17,15 @@ if "$work/venv/bin/python" -c "import tensorflow" 2>/dev/null; then
     echo "check_wheel: tensorflow is installed with the runtime" >&2
     exit 1
 fi
-"$work/venv/bin/python" -m edge_runtime "$root/tests/data/male_image_with_mask.jpg" --json \
+# The runtime alone: the console command and its version; no training or export packages.
+"$work/venv/bin/edge-runtime" --version
+for name in train export benchmarks; do
+    if "$work/venv/bin/python" -c "import $name" 2>/dev/null; then
+        echo "check_wheel: the wheel installs '$name'" >&2
+        exit 1
+    fi
+done
+"$work/venv/bin/edge-runtime" "$root/tests/data/male_image_with_mask.jpg" --json \
     | "$work/venv/bin/python" -c '
 import json, sys
 result = json.loads(sys.stdin.read())

@@ -32,9 +32,75 @@ def test_empty_folder_and_missing_file_fail(tmp_path: Path, capsys):
     assert "nope.jpg: no such file" in err
 
 
-def test_glob_source(capsys):
-    assert main([str(TEST_DATA / "*_with_mask.jpg"), "--json", "--faces-only"]) == 0
-    assert len(capsys.readouterr().out.splitlines()) == 2
+def test_glob_source_ends_with_its_summary(capsys):
+    pattern = str(TEST_DATA / "*_with_mask.jpg")
+    assert main([pattern, "--json", "--faces-only"]) == 0
+    *results, last = map(json.loads, capsys.readouterr().out.splitlines())
+    assert len(results) == 2 and all(len(r["faces"]) == 1 for r in results)
+    assert last["summary"] == {
+        "source": pattern,
+        "images": 2,
+        "failed": 0,
+        "faces": 2,
+        "with_mask": 0,
+        "without_mask": 0,
+        "by_gender": {},
+    }
+
+
+def test_folder_summary_counts_masks_genders_and_failures(tmp_path: Path, capsys):
+    for name in ("female_image_with_mask.jpg", "male_image_without_mask.jpg"):
+        shutil.copy(TEST_DATA / name, tmp_path / name)
+    (tmp_path / "broken.jpg").write_bytes(b"not a photo")
+    assert main([str(tmp_path)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1] == (
+        f"{tmp_path}: 3 images (1 failed), 2 faces (1 with a mask, 1 without; Female 1, Male 1)"
+    )
+
+
+def test_json_has_a_record_for_each_failed_input(tmp_path: Path, capsys):
+    missing = tmp_path / "nope.jpg"
+    assert main([str(GOOD), str(missing), "--json", "--faces-only"]) == 1
+    out, err = capsys.readouterr()
+    records = [json.loads(line) for line in out.splitlines()]
+    assert records[1] == {"path": str(missing), "error": f"{missing}: no such file"}
+    assert err.strip() == f"error: {missing}: no such file"
+
+
+def test_save_into_a_file_or_an_unwritable_place_is_one_line_exit_two(tmp_path: Path, capsys):
+    existing = tmp_path / "taken.jpg"
+    existing.write_bytes(b"x")
+    for target in (existing, existing / "out"):  # a file; a folder that cannot be made
+        assert main([str(GOOD), "--faces-only", "--save", str(target)]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and str(target) in err, err
+    assert existing.read_bytes() == b"x"
+
+
+def test_saved_names_never_collide(tmp_path: Path, capsys):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        shutil.copy(GOOD, tmp_path / folder / "photo.jpg")
+    out = tmp_path / "out"
+    assert main([str(tmp_path / "a"), str(tmp_path / "b"), "--faces-only", "--save", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["photo.jpg", "photo_2.jpg"]
+
+
+def test_csv_has_a_row_per_face(tmp_path: Path, capsys):
+    import csv
+
+    table = tmp_path / "faces.csv"
+    photos = [
+        str(TEST_DATA / n) for n in ("female_image_with_mask.jpg", "male_image_without_mask.jpg")
+    ]
+    assert main([*photos, "--csv", str(table)]) == 0
+    rows = list(csv.DictReader(table.open()))
+    assert [(r["path"], r["face"], r["mask"], r["gender"]) for r in rows] == [
+        (photos[0], "1", "True", "Female"),
+        (photos[1], "1", "False", "Male"),
+    ]
+    assert 0.5 < float(rows[0]["p_mask"]) <= 1 and float(rows[0]["w"]) > 50
 
 
 def test_unavailable_provider_is_a_usage_error(capsys):

@@ -181,3 +181,34 @@ def test_student_pnet_has_its_own_threshold_on_the_large_face_levels(detector):
             np.testing.assert_array_equal(more, same)
         else:
             assert len(more) >= len(same)
+
+
+@pytest.mark.parametrize("share", [0.8, 0.6])
+def test_a_close_up_whose_face_runs_past_the_frame_is_found(share: float):
+    """The middle of a seed photo: the face runs past every edge. Without the border
+    retries nothing is found; with them one face, its box clipped to the photo, and the
+    mask model still sees the mask."""
+    from edge_runtime.pipeline import Pipeline
+
+    image = load_image(TEST_DATA / "female_image_with_mask.jpg")
+    h, w = image.shape[:2]
+    close = image[
+        round(h * (1 - share) / 2) : round(h * (1 + share) / 2),
+        round(w * (1 - share) / 2) : round(w * (1 + share) / 2),
+    ]
+    assert len(Pipeline(border_retries=()).detector.detect(close)) == 0
+    (face,) = Pipeline()(close).faces
+    x1, y1, x2, y2 = face.box
+    assert 0 <= x1 < x2 <= close.shape[1] and 0 <= y1 < y2 <= close.shape[0]
+    assert (x2 - x1) > 0.6 * close.shape[1] and face.mask is True
+
+
+def test_a_large_min_face_on_a_small_photo_skips_levels_below_the_window():
+    """A 128 px photo with min_face_size 40 once gave P-Net a level smaller than its 12 px
+    window (an ONNX Runtime error); those levels are left out now."""
+    from edge_runtime.mtcnn import MTCNN
+
+    small = cv2.resize(load_image(TEST_DATA / "male_image_with_mask.jpg"), (128, 128))
+    for min_face in (40, 100, 200):
+        found = MTCNN(detector="finetuned", min_face_size=min_face).detect(small)
+        assert len(found) <= 1

@@ -25,9 +25,26 @@ PHOTO = TEST_DATA / "female_image_with_mask.jpg"
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    with running_server("--queue", "32", "--max-body-mb", "2", "--max-pixels", "4000000") as url:
+def server_log(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("serve") / "serve.log"
+
+
+@pytest.fixture(scope="module")
+def server(server_log: Path) -> Iterator[str]:
+    options = ("--queue", "32", "--max-body-mb", "2", "--max-pixels", "4000000")
+    with running_server(*options, log=server_log) as url:
         yield url
+
+
+def test_start_up_line_and_access_log(server: str, server_log: Path):
+    httpx.get(f"{server}/health")
+    lines = server_log.read_text().splitlines()
+    port = server.rsplit(":", 1)[1]
+    assert (
+        lines[0].startswith("edge_runtime ") and f"serving on http://127.0.0.1:{port}/" in lines[0]
+    )
+    assert any(line.startswith('127.0.0.1 "GET /health" 200 ') for line in lines), lines
+    assert "Traceback" not in server_log.read_text()
 
 
 def assert_error(response, status: int, words: str) -> None:
@@ -78,6 +95,8 @@ def test_bad_inputs_get_a_one_line_4xx(server: str):
     Image.new("L", (3000, 2000)).save(big, "PNG")  # 6 MP in a few KB: refused by its header
     assert_error(post(big.getvalue()), 413, "image too large")
     assert_error(post(b"\xff" * (3 * 2**20)), 413, "over the limit")
+    refused = httpx.post(f"{server}/v1/predict?threshold=0.99", content=PHOTO.read_bytes())
+    assert_error(refused, 422, "unknown query parameter(s): threshold")
     form = httpx.post(f"{server}/v1/predict", files={"other": ("a.jpg", b"x", "image/jpeg")})
     assert_error(form, 400, "without a `file` field")
     assert_error(httpx.post(f"{server}/v1/predict?annotated=maybe", content=b"x"), 422, "bool")
@@ -183,6 +202,7 @@ def test_page_in_a_real_browser_shows_the_annotated_photo_and_faces(server: str,
         cells = [c.text for c in rows[0].find_elements(By.TAG_NAME, "td")]
         picture = browser.find_element(By.ID, "annotated")
         natural = browser.execute_script("return arguments[0].naturalWidth", picture)
+        shown = picture.size["width"]
         shot = tmp_path / "page.png"
         browser.save_screenshot(str(shot))
         status = browser.find_element(By.ID, "status").text
@@ -193,5 +213,6 @@ def test_page_in_a_real_browser_shows_the_annotated_photo_and_faces(server: str,
         and cells[3].startswith("mask ")
         and cells[4].split()[0] in {"Female", "Male"}
     )
-    assert natural == 260 and "1 face(s) in 260x260" in status
+    assert natural == 260 and shown > 2 * natural  # a small photo is scaled up to the page
+    assert status.startswith("1 face(s) (1 with a mask, 0 without; ") and "in 260x260" in status
     assert np.asarray(Image.open(shot)).std() > 10  # something was drawn

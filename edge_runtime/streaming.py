@@ -1,0 +1,250 @@
+"""Any source to a stream of Results: photos, folders, globs, videos and cameras, tracked
+where they are streams, annotated copies saved, and a summary at the end of each source.
+
+`Pipeline.stream` is the entry point; the CLI and the service's camera are layers over it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PIL import Image
+
+from edge_runtime.image_io import ImageLoadError, load_image
+from edge_runtime.sources import SourceError, expand_source, frames, is_camera, is_video
+from edge_runtime.types import Result
+
+if TYPE_CHECKING:
+    from edge_runtime.pipeline import Pipeline
+    from edge_runtime.video import Stream
+
+
+class SaveError(OSError):
+    """`save` names a place annotated copies cannot be written (a file, no permission)."""
+
+
+@dataclass(slots=True)
+class Summary:
+    """What one source held: for a video or camera its tracked people (`Tracker.summary`),
+    for a folder or glob its photos' faces; `to_dict` is the CLI's `{"summary": ...}`."""
+
+    source: str
+    data: dict
+
+    def to_dict(self) -> dict:
+        return {"summary": self.data}
+
+    def lines(self) -> list[str]:
+        """Readable: one line for the source (and, for a stream, one per person)."""
+        from edge_runtime.video import summary_lines
+
+        if "tracks" in self.data:
+            return summary_lines(self.data)
+        return [photo_summary_line(self.data)]
+
+
+@dataclass(slots=True)
+class PhotoTally:
+    """Counts over a folder's photos, for its summary."""
+
+    source: str
+    images: int = 0
+    failed: int = 0
+    faces: int = 0
+    masks: Counter = field(default_factory=Counter)
+    genders: Counter = field(default_factory=Counter)
+
+    def add(self, result: Result) -> None:
+        self.images += 1
+        if result.error is not None:
+            self.failed += 1
+            return
+        self.faces += len(result.faces)
+        for face in result.faces:
+            if face.mask is not None:
+                self.masks[face.mask] += 1
+            if face.gender is not None:
+                self.genders[face.gender] += 1
+
+    def summary(self) -> dict:
+        return {
+            "source": self.source,
+            "images": self.images,
+            "failed": self.failed,
+            "faces": self.faces,
+            "with_mask": self.masks[True],
+            "without_mask": self.masks[False],
+            "by_gender": dict(sorted(self.genders.items())),
+        }
+
+
+def photo_summary_line(summary: dict) -> str:
+    """`folder: 12 images (1 failed), 30 faces (20 with a mask, 10 without; Female 12, ...)`."""
+    failed = f" ({summary['failed']} failed)" if summary["failed"] else ""
+    line = f"{summary['source']}: {summary['images']} images{failed}, {summary['faces']} faces"
+    if summary["with_mask"] or summary["without_mask"]:
+        genders = ", ".join(f"{name} {n}" for name, n in summary["by_gender"].items())
+        line += (
+            f" ({summary['with_mask']} with a mask, {summary['without_mask']} without"
+            f"{'; ' + genders if genders else ''})"
+        )
+    return line
+
+
+def prepare_save_dir(folder: str | Path) -> Path:
+    """Create `folder` for annotated copies, or raise SaveError in one line saying why."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise SaveError(f"{folder}: exists and is not a folder (--save takes a folder)")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SaveError(f"{folder}: cannot create the folder ({exc.strerror})") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise SaveError(f"{folder}: cannot write there (permission denied)")
+    return folder
+
+
+class UniqueNames:
+    """Output file names that never collide within a run: a second `photo.jpg` from
+    another folder is saved as `photo_2.jpg`."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.used: set[str] = set()
+
+    def __call__(self, stem: str, suffix: str) -> Path:
+        name, n = f"{stem}{suffix}", 1
+        while name in self.used:
+            n += 1
+            name = f"{stem}_{n}{suffix}"
+        self.used.add(name)
+        return self.folder / name
+
+
+class StreamRun:
+    """Iterate for a Result per photo or frame (a failed input is a Result with `error`),
+    and a Summary after each video, camera, folder or glob (videos and cameras tracked
+    unless `track=False`). `save`: a folder for annotated copies (photos as JPEG, streams
+    as MP4, names made unique; `blur` blurs the faces in them). `realtime`: play video
+    files at their own frame rate. `live_summary()`: the open stream's counts so far, from
+    another thread."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        sources: Iterable[str | Path | np.ndarray | Image.Image],
+        *,
+        track: bool = True,
+        smooth: bool = True,
+        save: str | Path | None = None,
+        max_frames: int | None = None,
+        vid_stride: int = 1,
+        min_track: int = 3,
+        realtime: bool = False,
+        blur: bool = False,
+    ) -> None:
+        self.pipeline = pipeline
+        self.sources = sources
+        self.track = track
+        self.smooth = smooth
+        self.names = UniqueNames(prepare_save_dir(save)) if save is not None else None
+        self.max_frames = max_frames
+        self.vid_stride = vid_stride
+        self.min_track = min_track
+        self.realtime = realtime
+        self.blur = blur
+        self.stream: Stream | None = None
+        self._lock = threading.Lock()
+
+    def __iter__(self) -> Iterator[Result | Summary]:
+        for source in self.sources:
+            if isinstance(source, np.ndarray | Image.Image):
+                yield self._photo(source, None)
+            elif is_camera(str(source)):
+                yield from self._video(str(source))
+            else:
+                yield from self._paths(str(source))
+
+    def live_summary(self) -> dict | None:
+        """The open video's or camera's summary so far; None between streams."""
+        with self._lock:
+            return None if self.stream is None else self.stream.summary()
+
+    def _paths(self, source: str) -> Iterator[Result | Summary]:
+        paths = expand_source(source)
+        if not paths:
+            yield Result.failed(source, f"{source}: no images found")
+            return
+        tally = PhotoTally(source) if Path(source).is_dir() or len(paths) > 1 else None
+        for path in paths:
+            if is_video(path):
+                yield from self._video(path)
+                continue
+            result = self._photo(None, path)
+            if tally is not None:
+                tally.add(result)
+            yield result
+        if tally is not None and tally.images:
+            yield Summary(source, tally.summary())
+
+    def _photo(self, image: np.ndarray | Image.Image | None, path: Path | None) -> Result:
+        name = None if path is None else str(path)
+        if image is None:
+            try:
+                image = load_image(path, self.pipeline.max_pixels)
+            except ImageLoadError as exc:
+                return Result.failed(name, str(exc))
+        result = self.pipeline.run(image, path=name)
+        if self.names is not None:
+            result.save(self.names(Path(name or "image").stem, ".jpg"), self.blur)
+        return result
+
+    def _video(self, source: str | Path) -> Iterator[Result | Summary]:
+        from edge_runtime.tracking import Tracker
+        from edge_runtime.video import Stream
+
+        camera = isinstance(source, str) and is_camera(source)
+        save_to = None
+        if self.names is not None:
+            save_to = self.names(f"camera{source}" if camera else Path(source).stem, ".mp4")
+        tracker = None
+        if self.track:
+            tracker = Tracker.for_cascade(self.pipeline.cascade, smooth=self.smooth)
+        started = time.monotonic()
+        try:
+            for frame in frames(source, self.max_frames, self.vid_stride):
+                if self.stream is None:
+                    self.stream = Stream(
+                        frame.source, tracker, save_to, frame.fps, self.min_track, self.blur
+                    )
+                result = self.pipeline.run(frame.image, path=frame.name)
+                with self._lock:
+                    self.stream.add(result, frame)
+                yield result
+                if self.realtime and not camera and frame.fps:
+                    time.sleep(max(0.0, frame.seconds - (time.monotonic() - started)))
+        except SourceError as exc:
+            yield Result.failed(str(source), str(exc))
+        summary = self.finish()
+        if summary is not None:
+            yield summary
+
+    def finish(self) -> Summary | None:
+        """Close the open video or camera (its MP4 finished) and return its Summary (None
+        without tracking). Iteration does this at each stream's end; call it after
+        stopping early (Ctrl-C, `break`)."""
+        with self._lock:
+            stream, self.stream = self.stream, None
+        if stream is None:
+            return None
+        summary = stream.close()
+        return Summary(stream.source, summary) if self.track else None
