@@ -7,17 +7,18 @@ the stream ends (or Ctrl-C stops it) with a summary of the people seen.
 `python -m edge_runtime batch` runs a job over many inputs to Parquet (`edge_runtime.batch`).
 Exit codes: 0 every input was processed (finding no face is an answer, not an error),
 1 at least one input failed (each failure is one line on stderr; the others go on),
-2 usage error (bad option, unavailable provider, a model that fails its manifest check).
+2 usage error (bad option, unavailable provider, a model that fails its manifest check,
+a --save or --csv place that cannot be written).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edge_runtime import __version__
 from edge_runtime.image_io import ImageLoadError
@@ -28,6 +29,7 @@ from edge_runtime.options import (
     EXIT_USAGE,
     add_pipeline_arguments,
     pipeline_kwargs,
+    program_name,
 )
 from edge_runtime.sessions import ProviderUnavailableError, resolve_providers
 from edge_runtime.sources import (
@@ -38,6 +40,9 @@ from edge_runtime.sources import (
 )
 from edge_runtime.streaming import SaveError, StreamRun, Summary
 from edge_runtime.types import Result
+
+if TYPE_CHECKING:
+    from edge_runtime.pipeline import Pipeline
 
 # The four seed photos `--benchmark` times: package data in a wheel, tests/data in a checkout.
 _PACKAGE = Path(__file__).resolve().parent
@@ -50,7 +55,7 @@ SEED_PHOTOS = next(
 def build_parser() -> argparse.ArgumentParser:
     """The command line; names follow ultralytics' predict where the meaning matches."""
     parser = argparse.ArgumentParser(
-        prog="python -m edge_runtime",
+        prog=program_name(),
         description="Faces, masks and gender in photos and videos, on ONNX Runtime.",
         epilog="Also: `python -m edge_runtime serve --help` (the HTTP service) and "
         "`python -m edge_runtime batch --help` (many inputs to Parquet, optionally on Ray). "
@@ -60,7 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
         "source", nargs="*", help="image, folder, glob pattern (quoted), video file or camera index"
     )
     parser.add_argument("--version", action="version", version=f"edge-runtime {__version__}")
-    parser.add_argument("--json", action="store_true", help="JSON Lines, one object per image")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="JSON Lines: an object per image or frame, an error record per failed input, "
+        "a summary after each folder, video or camera",
+    )
     parser.add_argument(
         "--save",
         type=Path,
@@ -133,7 +143,7 @@ def expected_count(sources: list[str], args: argparse.Namespace) -> int | None:
     return total
 
 
-def benchmark(args: argparse.Namespace, pipeline) -> int:
+def benchmark(args: argparse.Namespace, pipeline: Pipeline) -> int:
     """Print per-stage latency on the user's device; photos default to the seed photos."""
     from edge_runtime.bench import format_report, run_benchmark
 
@@ -170,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.source and not args.benchmark:
         parser.error("give at least one SOURCE (or --benchmark)")
+    if args.blur and not args.save:
+        parser.error("--blur blurs the saved copies: give --save DIR too")
     from edge_runtime.pipeline import Pipeline
 
     try:
@@ -188,16 +200,18 @@ def main(argv: list[str] | None = None) -> int:
             min_track=args.min_track,
             blur=args.blur,
         )
-        csv_rows = FaceCsv(args.csv) if args.csv else contextlib.nullcontext()
+        csv_file = FaceCsv(args.csv) if args.csv else None
     except (ProviderUnavailableError, ModelIntegrityError, SaveError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        with csv_rows as csv_file:
-            failed = report(run, args, csv_file)
+        failed = report(run, args, csv_file)
     except BrokenPipeError:  # e.g. `| head`: the reader left, nothing more to say
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115
         return EXIT_OK
+    finally:
+        if csv_file is not None:
+            csv_file.close()
     return EXIT_SOME_FAILED if failed else EXIT_OK
 
 
@@ -262,18 +276,16 @@ class FaceCsv:
     )
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def __enter__(self) -> FaceCsv:
+        """Open `path` for writing, or raise SaveError in one line."""
         import csv
 
+        self.path = path
         try:
-            self._file = open(self.path, "w", newline="")
+            self._file = open(path, "w", newline="")  # noqa: SIM115
         except OSError as exc:
-            raise SaveError(f"{self.path}: cannot write the CSV ({exc.strerror})") from None
+            raise SaveError(f"{path}: cannot write the CSV ({exc.strerror})") from None
         self._writer = csv.writer(self._file)
         self._writer.writerow(self.COLUMNS)
-        return self
 
     def write(self, result: Result) -> None:
         for number, face in enumerate(result.faces, 1):
@@ -296,7 +308,7 @@ class FaceCsv:
                 )
             )
 
-    def __exit__(self, *exc) -> None:
+    def close(self) -> None:
         self._file.close()
 
 

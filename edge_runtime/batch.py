@@ -30,6 +30,7 @@ from edge_runtime.options import (
     EXIT_USAGE,
     add_pipeline_arguments,
     pipeline_kwargs,
+    program_name,
 )
 from edge_runtime.types import Result
 
@@ -281,7 +282,7 @@ def _ray_records(
 def build_parser() -> argparse.ArgumentParser:
     """`python -m edge_runtime batch` options."""
     parser = argparse.ArgumentParser(
-        prog="python -m edge_runtime batch",
+        prog=f"{program_name()} batch",
         description="Faces, masks and gender over many photos and videos, to Parquet; "
         "in one process, or on Ray Data with --ray.",
         epilog="Exit codes: 0 all inputs processed, 1 some inputs failed (or the job was "

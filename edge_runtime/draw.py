@@ -110,7 +110,7 @@ def draw(
     boxes = [
         tuple(
             round(min(max(float(v), 0), limit))
-            for v, limit in zip(face.box, (width, height, width, height), strict=True)
+            for v, limit in zip(face.box, (width - 1, height - 1) * 2, strict=True)
         )
         for face in faces
     ]
@@ -128,11 +128,10 @@ def draw(
         labels, hidden = place_labels(boxes, sizes, height, width)
         if hidden == 0:
             break
-    for face, box, caption, (lx1, ly1, lx2, ly2) in zip(
-        faces, boxes, captions, labels, strict=True
-    ):
-        colour = GREY if face.mask is None else (GREEN if face.mask else RED)
+    colours = [GREY if f.mask is None else (GREEN if f.mask else RED) for f in faces]
+    for box, colour in zip(boxes, colours, strict=True):  # every box first, labels on top
         cv2.rectangle(out, box[:2], box[2:], colour, thickness, cv2.LINE_AA)
+    for colour, caption, (lx1, ly1, lx2, ly2) in zip(colours, captions, labels, strict=True):
         cv2.rectangle(out, (lx1, ly1), (lx2 - 1, ly2 - 1), colour, -1)
         (_, th), _ = cv2.getTextSize(caption, FONT, font_scale, weight)
         origin = (lx1 + pad, ly1 + pad + th)

@@ -35,6 +35,7 @@ PIXEL_MEAN = 127.5
 PIXEL_SCALE = 1 / 128
 PYRAMIDS = ("area", "chained")
 BORDER_GREY = (127, 127, 127)  # 0 after normalisation: the networks' neutral input
+RETRY_MIN_FACE = 0.5  # border retries look for faces of this share of the shorter side up
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +217,7 @@ class MTCNN:
         self.max_side = max_side or None
         self.border_retries = tuple(border_retries)
         models = [verified_model(models_dir, name) for name in DETECTORS[detector]]
+        self.threshold_given = face_threshold is not None or bool(thresholds)
         if not thresholds:  # stored with the O-Net; a student P-Net carries its own
             thresholds = list(models[2][1].get("thresholds", REFERENCE_THRESHOLDS))
             thresholds[0] = models[0][1].get("threshold", thresholds[0])
@@ -247,8 +249,9 @@ class MTCNN:
 
     def detect(self, image: np.ndarray) -> Detections:
         """Every face in an RGB uint8 image (H, W, 3) of any size and aspect ratio. When
-        none is found, again on copies with a border (`border_retries`): a close-up whose
-        face runs past the frame is found there (its box clipped to the photo)."""
+        none is found, again on copies with a border (`border_retries`), looking for faces
+        of at least half the photo's shorter side only: a close-up whose face runs past the
+        frame is found there (its box clipped to the photo)."""
         height, width = image.shape[:2]
         found, scores, landmarks = self._find(image)
         for border, threshold in self.border_retries:
@@ -258,7 +261,10 @@ class MTCNN:
             framed = cv2.copyMakeBorder(
                 image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=BORDER_GREY
             )
-            found, scores, landmarks = self._find(framed, threshold)
+            if self.threshold_given:  # a user's own threshold holds in the retries too
+                threshold = None
+            large = max(self.min_face_size, RETRY_MIN_FACE * min(height, width))
+            found, scores, landmarks = self._find(framed, threshold, large)
             found, landmarks = found - pad, landmarks - pad
         if not len(scores):
             none = np.zeros((0, 4), np.float32)
@@ -276,13 +282,13 @@ class MTCNN:
         )
 
     def _find(
-        self, image: np.ndarray, threshold: float | None = None
+        self, image: np.ndarray, threshold: float | None = None, min_face: float | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Boxes (unclipped), scores and landmarks in the image's pixels, best first;
-        `threshold` replaces O-Net's own."""
+        `threshold` replaces O-Net's own, `min_face` (px of `image`) the smallest face."""
         image, shrink = working_copy(image, self.max_side)
         normalized = normalize(image)
-        candidates = self.propose(normalized)
+        candidates = self.propose(normalized, None if min_face is None else min_face * shrink)
         if len(candidates):
             candidates = self.refine(normalized, candidates)
         if not len(candidates):
@@ -290,10 +296,11 @@ class MTCNN:
         found, scores, landmarks = self._output(normalized, candidates, threshold)
         return found / shrink, scores, landmarks / shrink
 
-    def propose(self, normalized: np.ndarray) -> np.ndarray:
+    def propose(self, normalized: np.ndarray, min_face: float | None = None) -> np.ndarray:
         """Stage 1: P-Net over the pyramid; square candidate boxes with scores (M, 5)."""
         height, width = normalized.shape[:2]
-        scales = scale_pyramid(height, width, self.min_face_size, self.scale_factor)
+        min_face = self.min_face_size if min_face is None else min_face
+        scales = scale_pyramid(height, width, min_face, self.scale_factor)
         if not len(scales):
             return np.zeros((0, 5))
         if self.pyramid == "area":  # each worker resizes its own levels: area is costly

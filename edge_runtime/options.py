@@ -4,6 +4,7 @@ codes every command uses."""
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,11 @@ from edge_runtime.image_io import DEFAULT_MAX_PIXELS
 
 # 0 every input processed, 1 at least one input failed, 2 usage error.
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def program_name() -> str:
+    """How the user called us, for usage lines: `edge-runtime` or `python -m edge_runtime`."""
+    return "edge-runtime" if Path(sys.argv[0]).name == "edge-runtime" else "python -m edge_runtime"
 
 
 def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:

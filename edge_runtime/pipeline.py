@@ -87,9 +87,9 @@ class Pipeline:
         return self.predict(source)
 
     def predict(self, source: Source | Iterable[Source]) -> Result | Iterator[Result]:
-        """One image (a path, an RGB uint8 array (H, W, 3) or a PIL image) -> its Result; a list or
-        generator of images -> a generator of Results (errors raise; the CLI catches them
-        per input). Faces come best detection first."""
+        """One image (a path, an RGB uint8 array (H, W, 3) or a PIL image) -> its Result;
+        a list or generator of images -> a generator of Results (errors raise; `stream`
+        turns them into failed Results instead). Faces come best detection first."""
         if isinstance(source, np.ndarray | str | Path | Image.Image):
             return self.run(source)
         return (self.run(image) for image in source)
@@ -100,13 +100,18 @@ class Pipeline:
         *,
         track: bool = True,
         save: str | Path | None = None,
-        **options,
+        blur: bool = False,
+        smooth: bool = True,
+        max_frames: int | None = None,
+        vid_stride: int = 1,
+        min_track: int = 3,
+        realtime: bool = False,
     ) -> StreamRun:
         """Any source (image, array, folder, glob, video, camera index, or a list of them)
         -> an iterable of Results, one per photo or frame, videos and cameras tracked, and a
         Summary after each video, camera or folder. A failed input is a Result with `error`
-        set, so one bad file does not stop the rest. `save`: a folder for annotated copies.
-        More options: `edge_runtime.streaming.StreamRun`.
+        set, so one bad file does not stop the rest. `save`: a folder for annotated copies
+        (`blur`: faces blurred in them). The rest: `edge_runtime.streaming.StreamRun`.
 
         >>> for item in Pipeline().stream("clip.mp4", save="out"):
         ...     print(item.to_json())
@@ -115,7 +120,18 @@ class Pipeline:
 
         if isinstance(source, np.ndarray | str | Path | Image.Image):
             source = [source]
-        return StreamRun(self, source, track=track, save=save, **options)
+        return StreamRun(
+            self,
+            source,
+            track=track,
+            save=save,
+            blur=blur,
+            smooth=smooth,
+            max_frames=max_frames,
+            vid_stride=vid_stride,
+            min_track=min_track,
+            realtime=realtime,
+        )
 
     def warmup(self) -> None:
         """Build every ONNX Runtime session and run it once, so that the first real photo
@@ -134,6 +150,11 @@ class Pipeline:
             t = time.perf_counter()
             image = load_image(image, self.max_pixels)
             timings["decode"] = 1000 * (time.perf_counter() - t)
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8 or not image.size:
+            raise ValueError(
+                f"{path or 'array'}: expected an RGB uint8 array (H, W, 3), "
+                f"got {image.dtype} {image.shape}"
+            )
         t = time.perf_counter()
         found = self.detector.detect(image)
         timings["detect"] = 1000 * (time.perf_counter() - t)

@@ -16,10 +16,13 @@ import asyncio
 import base64
 import contextlib
 import io
+import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edge_runtime.image_io import (
     DEFAULT_MAX_PIXELS,
@@ -28,6 +31,9 @@ from edge_runtime.image_io import (
     load_image_bytes,
 )
 from edge_runtime.manifest import DEFAULT_MODELS_DIR, read_manifest
+
+if TYPE_CHECKING:
+    from edge_runtime.pipeline import Pipeline
 
 DEFAULT_MAX_BODY = 20 * 1024 * 1024
 
@@ -96,10 +102,10 @@ class LimitBody:
 class AccessLog:
     """ASGI middleware: one stderr line per request, `client "METHOD /path" status ms`."""
 
-    def __init__(self, app) -> None:
+    def __init__(self, app: Callable) -> None:
         self.app = app
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         import sys
@@ -117,7 +123,8 @@ class AccessLog:
             await self.app(scope, receive, noting)
         finally:
             client = (scope.get("client") or ("-",))[0]
-            query = f"?{scope['query_string'].decode()}" if scope.get("query_string") else ""
+            query = scope.get("query_string", b"").decode("latin-1")
+            query = f"?{query}" if query else ""
             ms = 1000 * (time.perf_counter() - started)
             line = f'{client} "{scope["method"]} {scope["path"]}{query}" {status} {ms:.1f} ms'
             print(line, file=sys.stderr, flush=True)
@@ -131,7 +138,7 @@ class CameraFeed:
     latest annotated JPEG and the running summary. A video file plays at its own frame
     rate, once."""
 
-    def __init__(self, source: str, pipeline) -> None:
+    def __init__(self, source: str, pipeline: "Pipeline") -> None:
         self.source = source
         self.run = pipeline.stream(source, realtime=True)
         self.jpeg: bytes | None = None
@@ -384,9 +391,9 @@ def _version() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The service's options: the CLI's detector and cascade options, then its own."""
-    from edge_runtime.options import add_pipeline_arguments
+    from edge_runtime.options import add_pipeline_arguments, program_name
 
-    parser = argparse.ArgumentParser(prog="python -m edge_runtime serve", description=__doc__)
+    parser = argparse.ArgumentParser(prog=f"{program_name()} serve", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on (8000)")
     parser.add_argument("--workers", type=int, default=1, help="images inferred at once (1)")
@@ -437,6 +444,14 @@ def main(argv: list[str] | None = None) -> int:
     except (ProviderUnavailableError, ModelIntegrityError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    try:  # bound before the start-up line, so a busy port is one line and exit 2
+        family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((args.host, args.port))
+    except OSError as exc:
+        print(f"error: cannot listen on {args.host}:{args.port} ({exc.strerror})", file=sys.stderr)
+        return EXIT_USAGE
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(
         f"edge_runtime {_version()} serving on http://{host}:{args.port}/ "
@@ -445,5 +460,6 @@ def main(argv: list[str] | None = None) -> int:
         file=sys.stderr,
         flush=True,
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    server.run(sockets=[sock])
     return 0

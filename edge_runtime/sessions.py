@@ -113,38 +113,49 @@ def _options(threads: int | None) -> ort.SessionOptions:
     return options
 
 
+def _private_folder(folder: Path) -> bool:
+    """Create `folder` (mode 0700) if needed; True if it is this user's own and no one
+    else can write to it, so a graph read from it is the one this user saved."""
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = folder.stat()
+    except OSError:
+        return False
+    owner_ok = not hasattr(os, "getuid") or info.st_uid == os.getuid()
+    return owner_ok and not info.st_mode & 0o022 and os.access(folder, os.W_OK | os.X_OK)
+
+
 def _cached_cpu_session(path: Path, sha256: str, threads: int | None) -> InferenceSession | None:
     """A CPU session from the graph an earlier run optimised and saved (its sha256
-    checked), or saved now; None where no cache can be kept. The saved graph has the
-    hardware-independent (extended) optimisations done; the layout ones for this CPU are
-    left to each load, which is cheap."""
+    checked), or saved now; None where no cache can be kept (the caller builds the
+    session as usual). The saved graph has ONNX Runtime's hardware-independent
+    (extended) optimisations done; the layout ones for this CPU run at each load."""
     folder = optimized_cache_dir()
-    if folder is None:
+    if folder is None or not _private_folder(folder):
         return None
     stem = f"{Path(path).stem}-{sha256[:16]}-{cpu_signature()}"
     cached, stamp = folder / f"{stem}.onnx", folder / f"{stem}.sha256"
-    if cached.is_file() and stamp.is_file() and stamp.read_text().strip() == sha256_of(cached):
-        options = _options(threads)
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-        return InferenceSession(
-            str(cached), sess_options=options, providers=["CPUExecutionProvider"]
-        )
+    partial = folder / f"{stem}.{os.getpid()}.partial.onnx"
+    stamp_partial = folder / f"{stem}.{os.getpid()}.partial.sha256"
+    cpu = ["CPUExecutionProvider"]
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        partial = folder / f"{stem}.{os.getpid()}.partial.onnx"
-        options = _options(threads)
-        options.optimized_model_filepath = str(partial)
-        session = InferenceSession(
-            str(path), sess_options=options, providers=["CPUExecutionProvider"]
-        )
-        stamp_partial = stamp.with_suffix(f".{os.getpid()}.partial")
-        stamp_partial.write_text(sha256_of(partial) + "\n")
-        os.replace(partial, cached)  # the graph first, then the stamp that vouches for it
-        os.replace(stamp_partial, stamp)
-        return session
-    except OSError as exc:
+        saved = cached.is_file() and stamp.is_file()
+        fresh = not (saved and stamp.read_text().strip() == sha256_of(cached))
+        if fresh:
+            options = _options(threads)
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+            options.optimized_model_filepath = str(partial)
+            InferenceSession(str(path), sess_options=options, providers=cpu)
+            stamp_partial.write_text(sha256_of(partial) + "\n")
+            os.replace(partial, cached)  # the graph first, then the stamp that vouches for it
+            os.replace(stamp_partial, stamp)
+        return InferenceSession(str(cached), sess_options=_options(threads), providers=cpu)
+    except Exception as exc:  # ONNX Runtime's own errors too: no cache, build as usual
         log.debug("no optimised-graph cache in %s: %s", folder, exc)
         return None
+    finally:
+        partial.unlink(missing_ok=True)
+        stamp_partial.unlink(missing_ok=True)
 
 
 def create_session(

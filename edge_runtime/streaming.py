@@ -6,6 +6,8 @@ where they are streams, annotated copies saved, and a summary at the end of each
 
 from __future__ import annotations
 
+import glob
+import json
 import os
 import threading
 import time
@@ -41,6 +43,10 @@ class Summary:
 
     def to_dict(self) -> dict:
         return {"summary": self.data}
+
+    def to_json(self, **kwargs) -> str:
+        """`to_dict` as a JSON string, as `Result.to_json`."""
+        return json.dumps(self.to_dict(), **kwargs)
 
     def lines(self) -> list[str]:
         """Readable: one line for the source (and, for a stream, one per person)."""
@@ -163,6 +169,8 @@ class StreamRun:
         self.realtime = realtime
         self.blur = blur
         self.stream: Stream | None = None
+        self.closed: Summary | None = None  # the last stream's, once it ended
+        self._unreported = False
         self._lock = threading.Lock()
 
     def __iter__(self) -> Iterator[Result | Summary]:
@@ -175,16 +183,36 @@ class StreamRun:
                 yield from self._paths(str(source))
 
     def live_summary(self) -> dict | None:
-        """The open video's or camera's summary so far; None between streams."""
+        """The open video's or camera's summary so far, else the last one's; None before."""
         with self._lock:
-            return None if self.stream is None else self.stream.summary()
+            if self.stream is not None:
+                return self.stream.summary()
+            return None if self.closed is None else self.closed.data
+
+    def finish(self) -> Summary | None:
+        """Close the open video or camera (its MP4 finished) and return the Summary of a
+        stream that ended without one being yielded (Ctrl-C, `break`); None otherwise or
+        without tracking."""
+        self._close()
+        unreported, self._unreported = self._unreported, False
+        return self.closed if unreported else None
+
+    def _close(self) -> None:
+        with self._lock:
+            stream, self.stream = self.stream, None
+            if stream is None:
+                return
+            data = stream.close()
+            if self.track:
+                self.closed, self._unreported = Summary(stream.source, data), True
 
     def _paths(self, source: str) -> Iterator[Result | Summary]:
         paths = expand_source(source)
         if not paths:
             yield Result.failed(source, f"{source}: no images found")
             return
-        tally = PhotoTally(source) if Path(source).is_dir() or len(paths) > 1 else None
+        several = Path(source).is_dir() or glob.has_magic(source) or len(paths) > 1
+        tally = PhotoTally(source) if several else None
         for path in paths:
             if is_video(path):
                 yield from self._video(path)
@@ -197,15 +225,20 @@ class StreamRun:
             yield Summary(source, tally.summary())
 
     def _photo(self, image: np.ndarray | Image.Image | None, path: Path | None) -> Result:
+        """One photo's Result; what cannot be read, run or saved is a failed Result."""
         name = None if path is None else str(path)
-        if image is None:
-            try:
+        try:
+            if image is None:
                 image = load_image(path, self.pipeline.max_pixels)
-            except ImageLoadError as exc:
-                return Result.failed(name, str(exc))
-        result = self.pipeline.run(image, path=name)
+            result = self.pipeline.run(image, path=name)
+        except (ImageLoadError, ValueError) as exc:
+            return Result.failed(name, str(exc))
         if self.names is not None:
-            result.save(self.names(Path(name or "image").stem, ".jpg"), self.blur)
+            target = self.names(Path(name or "image").stem, ".jpg")
+            try:
+                result.save(target, self.blur)
+            except OSError as exc:
+                return Result.failed(name, f"{target}: cannot save ({exc.strerror or exc})")
         return result
 
     def _video(self, source: str | Path) -> Iterator[Result | Summary]:
@@ -220,31 +253,26 @@ class StreamRun:
         if self.track:
             tracker = Tracker.for_cascade(self.pipeline.cascade, smooth=self.smooth)
         started = time.monotonic()
+        stream = None
         try:
             for frame in frames(source, self.max_frames, self.vid_stride):
-                if self.stream is None:
-                    self.stream = Stream(
+                if stream is None:
+                    stream = Stream(
                         frame.source, tracker, save_to, frame.fps, self.min_track, self.blur
                     )
+                    with self._lock:
+                        self.stream = stream
                 result = self.pipeline.run(frame.image, path=frame.name)
                 with self._lock:
-                    self.stream.add(result, frame)
+                    stream.add(result, frame)
                 yield result
                 if self.realtime and not camera and frame.fps:
                     time.sleep(max(0.0, frame.seconds - (time.monotonic() - started)))
         except SourceError as exc:
             yield Result.failed(str(source), str(exc))
+        except BaseException:  # Ctrl-C, `break`: the MP4 is finished, the summary kept
+            self._close()
+            raise
         summary = self.finish()
         if summary is not None:
             yield summary
-
-    def finish(self) -> Summary | None:
-        """Close the open video or camera (its MP4 finished) and return its Summary (None
-        without tracking). Iteration does this at each stream's end; call it after
-        stopping early (Ctrl-C, `break`)."""
-        with self._lock:
-            stream, self.stream = self.stream, None
-        if stream is None:
-            return None
-        summary = stream.close()
-        return Summary(stream.source, summary) if self.track else None

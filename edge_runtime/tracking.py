@@ -204,13 +204,22 @@ class Tracker:
         second = p_second > gender_threshold
         if shown:
             was_mask, was_gender = shown[0]
-            if mask != was_mask and abs(p_mask - self.mask_threshold) < self.margin:
+            if mask != was_mask and abs(p_mask - self.mask_threshold) < self._margin(
+                self.mask_threshold
+            ):
                 mask = was_mask
             was_second = was_gender == self.gender_names[1]
-            if second != was_second and abs(p_second - gender_threshold) < self.margin:
+            if second != was_second and abs(p_second - gender_threshold) < self._margin(
+                gender_threshold
+            ):
                 second = was_second
         p_gender = p_second if second else 1.0 - p_second
         return mask, p_mask, self.gender_names[int(second)], p_gender
+
+    def _margin(self, threshold: float) -> float:
+        """The hysteresis margin, kept within reach of both ends of [0, 1] (a threshold
+        near 1 must still let the label change)."""
+        return min(self.margin, threshold / 2, (1 - threshold) / 2)
 
     def _describe(self, track: Track) -> dict:
         described = {

@@ -6,6 +6,7 @@ import csv
 import os
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +15,9 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# The tests keep ONNX Runtime's saved graphs in a folder of their own, not the user's cache
+# (subprocesses inherit it).
+os.environ.setdefault("EDGE_ORT_CACHE", tempfile.mkdtemp(prefix="edge_ort_cache_"))
 SHARED = Path(os.environ.get("EDGE_SHARED_DIR", ROOT.parent / "shared"))
 DATA = SHARED / "data"
 TEST_DATA = ROOT / "tests" / "data"

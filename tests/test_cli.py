@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from edge_runtime.__main__ import main
@@ -76,6 +77,19 @@ def test_save_into_a_file_or_an_unwritable_place_is_one_line_exit_two(tmp_path: 
         err = capsys.readouterr().err
         assert len(err.strip().splitlines()) == 1 and str(target) in err, err
     assert existing.read_bytes() == b"x"
+
+
+def test_an_unwritable_csv_is_one_line_exit_two(tmp_path: Path, capsys):
+    for target in (tmp_path, tmp_path / "no" / "faces.csv"):
+        assert main([str(GOOD), "--faces-only", "--csv", str(target)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {target}: cannot write the CSV") and err.count("\n") == 1
+
+
+def test_blur_without_save_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main([str(GOOD), "--blur"])
+    assert stop.value.code == 2 and "--save" in capsys.readouterr().err
 
 
 def test_saved_names_never_collide(tmp_path: Path, capsys):

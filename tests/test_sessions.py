@@ -11,7 +11,7 @@ import pytest
 from edge_runtime.classifier import Classifier
 from edge_runtime.crop import crop_faces
 from edge_runtime.image_io import load_image
-from edge_runtime.manifest import DEFAULT_MODELS_DIR
+from edge_runtime.manifest import DEFAULT_MODELS_DIR, sha256_of
 from edge_runtime.mtcnn import MTCNN
 from tests.conftest import TEST_DATA
 
@@ -56,8 +56,18 @@ def test_a_damaged_cache_is_rebuilt_and_an_unwritable_one_skipped(
     data[len(data) // 2] ^= 0xFF
     saved.write_bytes(bytes(data))
     np.testing.assert_allclose(probabilities(crops), fresh, atol=1e-6)
-    assert saved.with_suffix(".sha256").read_text().strip() != ""
+    assert saved.with_suffix(".sha256").read_text().strip() == sha256_of(saved)  # rebuilt
     blocked = tmp_path / "a_file"
     blocked.write_text("not a folder")
     monkeypatch.setenv("EDGE_ORT_CACHE", str(blocked / "ort"))
     np.testing.assert_allclose(probabilities(crops), fresh, atol=1e-6)
+
+
+def test_a_folder_others_can_write_to_is_not_used(tmp_path: Path, monkeypatch, crops):
+    """Anyone who can write the folder could swap a graph in: such a folder is ignored."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    monkeypatch.setenv("EDGE_ORT_CACHE", str(shared))
+    probabilities(crops)
+    assert list(shared.iterdir()) == []

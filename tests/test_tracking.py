@@ -136,3 +136,24 @@ def test_cli_on_a_video_tracks_summarises_and_writes_an_mp4(tmp_path, capsys):
     capture = cv2.VideoCapture(summary["video"])
     assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 24
     capture.release()
+
+
+def test_a_stream_stopped_early_finishes_its_mp4_and_keeps_its_summary(tmp_path):
+    import cv2
+
+    from edge_runtime import Pipeline
+
+    video = tmp_path / "walk.mp4"
+    two_person_video(video)
+    run = Pipeline().stream(video, save=tmp_path / "out")
+    for seen, item in enumerate(run, 1):
+        if seen == 5:
+            break
+    summary = run.finish()
+    assert summary is not None and summary.data["frames"] == 5
+    assert run.finish() is None and run.live_summary()["frames"] == 5
+    capture = cv2.VideoCapture(summary.data["video"])
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 5  # a finished, readable MP4
+    capture.release()
+    *results, last = list(Pipeline().stream(video))
+    assert len(results) == 24 and last.data["frames"] == 24 and last.data["people"] == 2
