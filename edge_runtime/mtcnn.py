@@ -193,7 +193,8 @@ class MTCNN:
     (boxes come back in the photo's pixels; the smallest face found grows in proportion,
     e.g. 42 px on a 4000x3000 photo); None or 0 keeps every photo at full resolution.
     border_retries: when nothing is found, (border, O-Net threshold or None) in turn: detect
-    again with that share of the longer side added around the photo in grey (() never).
+    again with that share of the longer side added around the photo in grey (() never;
+    None: `BORDER_RETRIES`, none for the reference detector, which stays the reference).
     """
 
     def __init__(
@@ -207,7 +208,7 @@ class MTCNN:
         detector: str = "mtcnn",
         face_threshold: float | None = None,
         max_side: int | None = DEFAULT_MAX_SIDE,
-        border_retries: Sequence[tuple[float, float | None]] = BORDER_RETRIES,
+        border_retries: Sequence[tuple[float, float | None]] | None = None,
     ) -> None:
         if detector not in DETECTORS:
             raise ValueError(f"unknown detector {detector!r}; choose from {sorted(DETECTORS)}")
@@ -215,6 +216,8 @@ class MTCNN:
         self.min_face_size = float(min_face_size)
         self.scale_factor = float(scale_factor)
         self.max_side = max_side or None
+        if border_retries is None:  # the reference stays face for face the `mtcnn` package
+            border_retries = () if detector == "mtcnn" else BORDER_RETRIES
         self.border_retries = tuple(border_retries)
         models = [verified_model(models_dir, name) for name in DETECTORS[detector]]
         self.threshold_given = face_threshold is not None or bool(thresholds)

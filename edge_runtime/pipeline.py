@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image
 
 from edge_runtime.cascade import Cascade
-from edge_runtime.detectors import BORDER_RETRIES, DEFAULT_DETECTOR, DEFAULT_MAX_SIDE
+from edge_runtime.detectors import DEFAULT_DETECTOR, DEFAULT_MAX_SIDE
 from edge_runtime.image_io import DEFAULT_MAX_PIXELS, load_image, to_rgb
 from edge_runtime.manifest import DEFAULT_MODELS_DIR
 from edge_runtime.mtcnn import MTCNN
@@ -39,7 +39,7 @@ class Pipeline:
     max_side: photos larger than this (longer side, px) are detected on a shrunk copy;
     None keeps full resolution (`edge_runtime.mtcnn.MTCNN`).
     border_retries: where no face is found, detect again on copies framed by a border
-    (close-ups whose face runs past the photo); () never.
+    (close-ups whose face runs past the photo); () never, None the detector's default.
     """
 
     def __init__(
@@ -53,7 +53,7 @@ class Pipeline:
         classify: bool = True,
         detector: str = DEFAULT_DETECTOR,
         max_side: int | None = DEFAULT_MAX_SIDE,
-        border_retries: Sequence[tuple[float, float | None]] = BORDER_RETRIES,
+        border_retries: Sequence[tuple[float, float | None]] | None = None,
     ) -> None:
         models_dir = Path(models_dir) if models_dir else DEFAULT_MODELS_DIR
         self.max_pixels = max_pixels

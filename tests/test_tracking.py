@@ -146,7 +146,7 @@ def test_a_stream_stopped_early_finishes_its_mp4_and_keeps_its_summary(tmp_path)
     video = tmp_path / "walk.mp4"
     two_person_video(video)
     run = Pipeline().stream(video, save=tmp_path / "out")
-    for seen, item in enumerate(run, 1):
+    for seen, _ in enumerate(run, 1):
         if seen == 5:
             break
     summary = run.finish()
