@@ -23,6 +23,22 @@ if TYPE_CHECKING:
 Source = np.ndarray | str | Path | Image.Image
 
 
+def rgb_array(image: np.ndarray, name: str | None = None) -> np.ndarray:
+    """An RGB uint8 (H, W, 3) array as it is; grayscale (H, W) and RGBA (alpha over black,
+    as for files) converted; anything else a ValueError that says what was given."""
+    if image.dtype == np.uint8 and image.size:
+        if image.ndim == 2:
+            return np.repeat(image[:, :, None], 3, axis=2)
+        if image.ndim == 3 and image.shape[2] == 4:
+            alpha = image[:, :, 3:].astype(np.uint16)
+            return (image[:, :, :3] * alpha // 255).astype(np.uint8)
+        if image.ndim == 3 and image.shape[2] == 3:
+            return image
+    raise ValueError(
+        f"{name or 'array'}: expected an RGB uint8 array (H, W, 3), got {image.dtype} {image.shape}"
+    )
+
+
 class Pipeline:
     """Every face in a photo with its box, mask decision and gender.
 
@@ -150,11 +166,7 @@ class Pipeline:
             t = time.perf_counter()
             image = load_image(image, self.max_pixels)
             timings["decode"] = 1000 * (time.perf_counter() - t)
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8 or not image.size:
-            raise ValueError(
-                f"{path or 'array'}: expected an RGB uint8 array (H, W, 3), "
-                f"got {image.dtype} {image.shape}"
-            )
+        image = rgb_array(image, path)
         t = time.perf_counter()
         found = self.detector.detect(image)
         timings["detect"] = 1000 * (time.perf_counter() - t)

@@ -445,16 +445,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:  # bound before the start-up line, so a busy port is one line and exit 2
-        family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        family, kind, proto, _, address = socket.getaddrinfo(
+            args.host, args.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, kind, proto)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((args.host, args.port))
+        sock.bind(address)
     except OSError as exc:
-        print(f"error: cannot listen on {args.host}:{args.port} ({exc.strerror})", file=sys.stderr)
+        where = f"[{args.host}]" if ":" in args.host else args.host
+        print(f"error: cannot listen on {where}:{args.port} ({exc.strerror})", file=sys.stderr)
         return EXIT_USAGE
+    port = sock.getsockname()[1]
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(
-        f"edge_runtime {_version()} serving on http://{host}:{args.port}/ "
+        f"edge_runtime {_version()} serving on http://{host}:{port}/ "
         f"({', '.join(providers)}; {args.workers} worker(s), queue {args.queue}"
         f"{', camera ' + args.source if args.source else ''}); Ctrl-C stops it",
         file=sys.stderr,

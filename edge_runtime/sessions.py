@@ -6,6 +6,7 @@ import hashlib
 import logging
 import os
 import platform
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -135,12 +136,15 @@ def _cached_cpu_session(path: Path, sha256: str, threads: int | None) -> Inferen
         return None
     stem = f"{Path(path).stem}-{sha256[:16]}-{cpu_signature()}"
     cached, stamp = folder / f"{stem}.onnx", folder / f"{stem}.sha256"
-    partial = folder / f"{stem}.{os.getpid()}.partial.onnx"
-    stamp_partial = folder / f"{stem}.{os.getpid()}.partial.sha256"
+    writer = f"{os.getpid()}-{threading.get_ident()}"
+    partial = folder / f"{stem}.{writer}.partial.onnx"
+    stamp_partial = folder / f"{stem}.{writer}.partial.sha256"
+    fresh = True
     cpu = ["CPUExecutionProvider"]
     try:
-        saved = cached.is_file() and stamp.is_file()
-        fresh = not (saved and stamp.read_text().strip() == sha256_of(cached))
+        fresh = not (cached.is_file() and stamp.is_file())
+        if not fresh and stamp.read_text().strip() != sha256_of(cached):
+            fresh = True  # damaged or swapped: saved anew
         if fresh:
             options = _options(threads)
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
@@ -152,6 +156,9 @@ def _cached_cpu_session(path: Path, sha256: str, threads: int | None) -> Inferen
         return InferenceSession(str(cached), sess_options=_options(threads), providers=cpu)
     except Exception as exc:  # ONNX Runtime's own errors too: no cache, build as usual
         log.debug("no optimised-graph cache in %s: %s", folder, exc)
+        if not fresh:  # a saved entry that does not load: drop it, the next run saves anew
+            cached.unlink(missing_ok=True)
+            stamp.unlink(missing_ok=True)
         return None
     finally:
         partial.unlink(missing_ok=True)

@@ -193,15 +193,16 @@ class StreamRun:
         """Close the open video or camera (its MP4 finished) and return the Summary of a
         stream that ended without one being yielded (Ctrl-C, `break`); None otherwise or
         without tracking."""
-        self._close()
+        self._close(self.stream)
         unreported, self._unreported = self._unreported, False
         return self.closed if unreported else None
 
-    def _close(self) -> None:
+    def _close(self, stream: Stream | None) -> None:
+        """Close `stream` if it is still the open one (not a later stream's)."""
         with self._lock:
-            stream, self.stream = self.stream, None
-            if stream is None:
+            if stream is None or stream is not self.stream:
                 return
+            self.stream = None
             data = stream.close()
             if self.track:
                 self.closed, self._unreported = Summary(stream.source, data), True
@@ -263,16 +264,21 @@ class StreamRun:
                     with self._lock:
                         self.stream = stream
                 result = self.pipeline.run(frame.image, path=frame.name)
-                with self._lock:
-                    stream.add(result, frame)
+                try:
+                    with self._lock:
+                        stream.add(result, frame)
+                except OSError as exc:  # the MP4 cannot be written: go on without it
+                    stream.save_to = None
+                    yield Result.failed(str(save_to), str(exc))
                 yield result
                 if self.realtime and not camera and frame.fps:
                     time.sleep(max(0.0, frame.seconds - (time.monotonic() - started)))
         except SourceError as exc:
             yield Result.failed(str(source), str(exc))
         except BaseException:  # Ctrl-C, `break`: the MP4 is finished, the summary kept
-            self._close()
+            self._close(stream)
             raise
+        self._close(stream)
         summary = self.finish()
         if summary is not None:
             yield summary

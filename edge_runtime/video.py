@@ -35,11 +35,14 @@ class Stream:
         self.fps = fps
         self.min_frames = min_frames
         self.frames = 0
+        self.closed = False
         self._writer = None
 
     def add(self, result: Result, frame: Frame) -> Result:
         """Track this frame's faces (unless there is no tracker) and write its annotated
         picture if saving."""
+        if self.closed:
+            return result
         if self.tracker is not None:
             self.tracker.update(result.faces, frame.index, frame.seconds)
         self.frames += 1
@@ -58,7 +61,8 @@ class Stream:
         return summary
 
     def close(self) -> dict:
-        """Finish the MP4 (if any); the stream's summary."""
+        """Finish the MP4 (if any); the stream's summary. Frames added later are ignored."""
+        self.closed = True
         if self._writer is not None:
             self._writer.release()
             self._writer = None

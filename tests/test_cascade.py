@@ -215,3 +215,13 @@ def test_pipeline_as_a_context_manager_stops_its_threads():
     for thread in started:
         thread.join(timeout=5)
     assert not any(t.is_alive() for t in started)
+
+
+def test_grayscale_and_rgba_arrays_are_converted_and_others_refused(pipeline):
+    rgb = load_image(SEED_PHOTOS[0])
+    gray = np.asarray(Image.fromarray(rgb).convert("L"))
+    rgba = np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
+    assert len(pipeline(gray)) == 1 and len(pipeline(rgba)) == 1
+    assert pipeline(rgba)[0].to_dict() == pipeline(rgb)[0].to_dict()
+    with pytest.raises(ValueError, match=r"expected an RGB uint8 array \(H, W, 3\), got float32"):
+        pipeline(rgb.astype(np.float32))

@@ -157,3 +157,17 @@ def test_a_stream_stopped_early_finishes_its_mp4_and_keeps_its_summary(tmp_path)
     capture.release()
     *results, last = list(Pipeline().stream(video))
     assert len(results) == 24 and last.data["frames"] == 24 and last.data["people"] == 2
+
+
+def test_an_mp4_that_cannot_be_written_is_one_failure_and_the_frames_go_on(tmp_path):
+    from edge_runtime import Pipeline
+
+    video = tmp_path / "walk.mp4"
+    two_person_video(video, frames=6)
+    out = tmp_path / "out"
+    (out / "walk.mp4").mkdir(parents=True)  # a folder where the MP4 should go
+    items = list(Pipeline().stream(video, save=out))
+    failed = [i for i in items if getattr(i, "error", None)]
+    frames = [i for i in items if hasattr(i, "faces") and i.error is None]
+    assert len(failed) == 1 and "cannot write an MP4" in failed[0].error
+    assert len(frames) == 6 and items[-1].data["frames"] == 6 and "video" not in items[-1].data
