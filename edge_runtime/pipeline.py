@@ -24,16 +24,13 @@ Source = np.ndarray | str | Path | Image.Image
 
 
 def rgb_array(image: np.ndarray, name: str | None = None) -> np.ndarray:
-    """An RGB uint8 (H, W, 3) array as it is; grayscale (H, W) and RGBA (alpha over black,
-    as for files) converted; anything else a ValueError that says what was given."""
+    """An RGB uint8 (H, W, 3) array as it is; grayscale (H, W) and RGBA converted as files
+    are (`image_io.to_rgb`: alpha over black); anything else a ValueError saying what it got."""
     if image.dtype == np.uint8 and image.size:
-        if image.ndim == 2:
-            return np.repeat(image[:, :, None], 3, axis=2)
-        if image.ndim == 3 and image.shape[2] == 4:
-            alpha = image[:, :, 3:].astype(np.uint16)
-            return (image[:, :, :3] * alpha // 255).astype(np.uint8)
         if image.ndim == 3 and image.shape[2] == 3:
             return image
+        if image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 4):
+            return to_rgb(Image.fromarray(image))
     raise ValueError(
         f"{name or 'array'}: expected an RGB uint8 array (H, W, 3), got {image.dtype} {image.shape}"
     )

@@ -130,9 +130,6 @@ class AccessLog:
             print(line, file=sys.stderr, flush=True)
 
 
-NO_FRAMES_YET = {"frames": 0, "people": 0, "with_mask": 0, "without_mask": 0, "by_gender": {}}
-
-
 class CameraFeed:
     """Faces tracked on a camera or video in a background thread (`Pipeline.stream`): the
     latest annotated JPEG and the running summary. A video file plays at its own frame
@@ -171,7 +168,7 @@ class CameraFeed:
 
     def summary(self) -> dict:
         """The running counts (people, masks, genders, tracks)."""
-        summary = self.run.live_summary() or self.final or dict(NO_FRAMES_YET)
+        summary = self.run.live_summary() or self.final or self._no_frames_yet()
         summary = {**summary, "source": self.source, "done": self.done}
         if self.error:
             summary["error"] = self.error
@@ -179,6 +176,13 @@ class CameraFeed:
 
     def stop(self) -> None:
         self._stop.set()
+
+    @staticmethod
+    def _no_frames_yet() -> dict:
+        """The counts before the first frame: an empty tracker's."""
+        from edge_runtime.tracking import Tracker
+
+        return {"frames": 0, **Tracker().summary()}
 
 
 def model_list(models_dir: Path) -> list[dict]:

@@ -23,6 +23,7 @@ from PIL import Image
 from edge_runtime.image_io import ImageLoadError, load_image
 from edge_runtime.sources import SourceError, expand_source, frames, is_camera, is_video
 from edge_runtime.types import Result
+from edge_runtime.video import mask_and_gender_counts, summary_lines
 
 if TYPE_CHECKING:
     from edge_runtime.pipeline import Pipeline
@@ -50,8 +51,6 @@ class Summary:
 
     def lines(self) -> list[str]:
         """Readable: one line for the source (and, for a stream, one per person)."""
-        from edge_runtime.video import summary_lines
-
         if "tracks" in self.data:
             return summary_lines(self.data)
         return [photo_summary_line(self.data)]
@@ -97,11 +96,7 @@ def photo_summary_line(summary: dict) -> str:
     failed = f" ({summary['failed']} failed)" if summary["failed"] else ""
     line = f"{summary['source']}: {summary['images']} images{failed}, {summary['faces']} faces"
     if summary["with_mask"] or summary["without_mask"]:
-        genders = ", ".join(f"{name} {n}" for name, n in summary["by_gender"].items())
-        line += (
-            f" ({summary['with_mask']} with a mask, {summary['without_mask']} without"
-            f"{'; ' + genders if genders else ''})"
-        )
+        line += f" ({mask_and_gender_counts(summary)})"
     return line
 
 

@@ -83,13 +83,20 @@ class Stream:
         self._writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
 
 
+def mask_and_gender_counts(summary: dict) -> str:
+    """`20 with a mask, 10 without; Female 12, Male 18` from a summary's counts."""
+    genders = ", ".join(f"{name} {n}" for name, n in summary["by_gender"].items())
+    return (
+        f"{summary['with_mask']} with a mask, {summary['without_mask']} without"
+        f"{'; ' + genders if genders else ''}"
+    )
+
+
 def summary_lines(summary: dict) -> list[str]:
     """Readable summary: one line for the stream, one per person."""
-    genders = ", ".join(f"{name} {n}" for name, n in summary["by_gender"].items())
     lines = [
         f"{summary['source']}: {summary['frames']} frames, {summary['people']} people "
-        f"({summary['with_mask']} with a mask, {summary['without_mask']} without"
-        f"{'; ' + genders if genders else ''}); {summary['short_tracks']} tracks shorter "
+        f"({mask_and_gender_counts(summary)}); {summary['short_tracks']} tracks shorter "
         f"than {summary['min_frames']} frames not counted"
     ]
     for track in summary["tracks"]:
