@@ -31,7 +31,7 @@ def vga_scenes() -> dict[str, np.ndarray]:
     """Two real street photos at VGA: the first 4:3 one with exactly 1 face, and with 5+."""
     from edge_runtime.mtcnn import MTCNN
 
-    detector, found = MTCNN(), {}
+    detector, found = MTCNN(detector="mtcnn"), {}
     for _, image in _four_by_three(DATA / "scenes_voc" / "images"):
         count = len(detector.detect(image))
         if count == 1:

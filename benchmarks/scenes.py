@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     annotations = photos_of(args.folders, args.split)
     results = []
     for name in args.detectors:
-        pipeline = Pipeline(args.models, detector=name, classify=not args.faces_only)
+        pipeline = Pipeline(args.models, detector=name, faces_only=args.faces_only)
         results.append(evaluate(annotations, pipeline, name))
     names = " + ".join(f.name for f in args.folders)
     title = f"{names}, {args.split or 'all'} photos"

@@ -14,7 +14,7 @@ import pytest
 def test_onnx_mtcnn(benchmark, vga_photos):
     from edge_runtime.mtcnn import MTCNN
 
-    detector = MTCNN()
+    detector = MTCNN(detector="mtcnn")
     faces = benchmark.pedantic(
         lambda: [len(detector.detect(p)) for p in vga_photos], rounds=15, warmup_rounds=1
     )

@@ -12,13 +12,15 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = [
     "MTCNN",
     "Detections",
     "Face",
     "ImageLoadError",
+    "Labels",
+    "Options",
     "Pipeline",
     "Result",
     "crop_face",
@@ -30,6 +32,8 @@ _WHERE = {
     "Pipeline": "edge_runtime.pipeline",
     "Result": "edge_runtime.types",
     "Face": "edge_runtime.types",
+    "Labels": "edge_runtime.types",
+    "Options": "edge_runtime.options",
     "MTCNN": "edge_runtime.mtcnn",
     "Detections": "edge_runtime.mtcnn",
     "ImageLoadError": "edge_runtime.image_io",

@@ -28,6 +28,7 @@ from edge_runtime.options import (
     EXIT_SOME_FAILED,
     EXIT_USAGE,
     add_pipeline_arguments,
+    parse_checked,
     pipeline_kwargs,
     program_name,
 )
@@ -177,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return batch(argv[1:])
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_checked(parser, argv)
     if not args.source and not args.benchmark:
         parser.error("give at least one SOURCE (or --benchmark)")
     if args.blur and not args.save:

@@ -29,6 +29,7 @@ from edge_runtime.options import (
     EXIT_SOME_FAILED,
     EXIT_USAGE,
     add_pipeline_arguments,
+    parse_checked,
     pipeline_kwargs,
     program_name,
 )
@@ -332,7 +333,7 @@ def main(argv: list[str]) -> int:
     from edge_runtime.manifest import ModelIntegrityError
     from edge_runtime.sessions import ProviderUnavailableError, resolve_providers
 
-    args = build_parser().parse_args(argv)
+    args = parse_checked(build_parser(), argv)
     missing = _missing_packages(args.ray is not None)
     if missing:
         print(f'error: {missing}: pip install "edge-runtime[scale]"', file=sys.stderr)

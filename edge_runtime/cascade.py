@@ -11,9 +11,20 @@ import numpy as np
 
 from edge_runtime.classifier import Classifier
 from edge_runtime.crop import crop_faces
-from edge_runtime.types import Face
+from edge_runtime.manifest import ModelIntegrityError
+from edge_runtime.types import GENDER_CLASSES, MASK_CLASSES, Face, Labels
 
 MASK, GENDER_MASKED, GENDER_UNMASKED = "mask", "gender_masked", "gender_unmasked"
+
+
+def check_class_names(model: Classifier, names: tuple[str, str]) -> None:
+    """Refuse a model whose manifest names its classes otherwise: `Labels` reads each
+    output as P(names[1]) and names the decided labels by these names."""
+    if model.class_names != names:
+        raise ModelIntegrityError(
+            f"model '{model.name}' has class_names {list(model.class_names)} in the manifest; "
+            f"the runtime expects {list(names)}"
+        )
 
 
 class Cascade:
@@ -32,6 +43,9 @@ class Cascade:
             )
         self.mask = mask
         self.gender = {True: masked, False: unmasked}
+        check_class_names(mask, MASK_CLASSES)
+        check_class_names(masked, GENDER_CLASSES)
+        check_class_names(unmasked, GENDER_CLASSES)
 
     def close(self) -> None:
         """Stop every classifier's worker threads."""
@@ -50,7 +64,8 @@ class Cascade:
         timings: dict[str, float],
         boxes: np.ndarray,
     ) -> None:
-        """Fill mask and gender fields of `faces` in place; add ms per stage to `timings`.
+        """Set each face's `labels` in place (the models' raw probabilities and the decided
+        labels); add ms per stage to `timings`.
 
         boxes: one per face, the box to crop around, drawn as the reference MTCNN draws it
         (the classifiers were trained on such crops; `Detections.reference_boxes`).
@@ -64,9 +79,6 @@ class Cascade:
         p_without = self.mask.predict(crops)
         timings["mask"] = 1000 * (time.perf_counter() - t)
         masked = p_without <= self.mask.threshold
-        for face, is_masked, p in zip(faces, masked, p_without, strict=True):
-            face.mask, face.p_mask = bool(is_masked), float(1.0 - p)
-            face.mask_label = self.mask.class_names[0 if is_masked else 1]
         t = time.perf_counter()
         for wears_mask, model in self.gender.items():
             chosen = np.flatnonzero(masked == wears_mask)
@@ -76,8 +88,7 @@ class Cascade:
                 gender_crops = crops[chosen]
             else:
                 gender_crops = crop_faces(image, boxes[chosen], model.input_size, model.margin)
-            for i, p in zip(chosen, model.predict(gender_crops), strict=True):
-                is_second = p > model.threshold
-                faces[i].gender = model.class_names[int(is_second)]
-                faces[i].p_gender = float(p if is_second else 1.0 - p)
+            for i, p_male in zip(chosen, model.predict(gender_crops), strict=True):
+                gender = GENDER_CLASSES[int(p_male > model.threshold)]
+                faces[i].labels = Labels(wears_mask, float(p_without[i]), gender, float(p_male))
         timings["gender"] = 1000 * (time.perf_counter() - t)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_runtime.manifest import verified_model
+from edge_runtime.manifest import verified_classifier
 from edge_runtime.sessions import InferenceSession, cpu_only, create_session, run_in_slices
 
 
@@ -34,15 +34,15 @@ class Classifier:
         providers: Sequence[str] | None = None,
         threads: int | None = None,
     ) -> None:
-        path, entry = verified_model(models_dir, name)
+        path, entry = verified_classifier(models_dir, name)
         self.name = name
-        self.input_size = int(entry["input"]["shape"][1])
-        self.margin = float(entry["crop_margin"])
-        self.class_names = tuple(entry["class_names"])
-        self.threshold = float(entry["threshold"])
-        self.flip = bool(entry.get("test_time_flip", False))
-        self.version = entry["sha256"][:12]  # as the service's /v1/models gives it
-        self._sha256 = entry["sha256"]
+        self.input_size = entry.input_size
+        self.margin = entry.crop_margin
+        self.class_names = entry.class_names
+        self.threshold = entry.threshold
+        self.flip = entry.test_time_flip
+        self.version = entry.model.sha256[:12]  # as the service's /v1/models gives it
+        self._sha256 = entry.model.sha256
         self._path, self._providers = path, providers
         on_cpu = cpu_only(providers)
         self.workers = (threads or os.cpu_count() or 1) if on_cpu else 1

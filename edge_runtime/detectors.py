@@ -1,4 +1,4 @@
-"""The face detectors on offer: which manifest entries make up each one, and the default.
+"""The face detectors on offer (each one manifest entry: its three networks and settings).
 
 "mtcnn" is the reference `mtcnn` package's P-Net, R-Net and O-Net; "finetuned" uses a
 smaller P-Net taught by the reference one on a cheaper pyramid (`python -m train pnet`,
@@ -10,11 +10,9 @@ code so the command line can list them without loading ONNX Runtime.
 
 from __future__ import annotations
 
-DETECTORS: dict[str, tuple[str, str, str]] = {
-    "mtcnn": ("mtcnn_pnet", "mtcnn_rnet", "mtcnn_onet"),
-    "finetuned": ("finetuned_pnet", "finetuned_rnet", "finetuned_onet"),
-}
+DETECTORS: tuple[str, ...] = ("mtcnn", "finetuned")
 DEFAULT_DETECTOR = "finetuned"
+# The reference detector's thresholds (P-Net, R-Net, O-Net), written into its manifest entry.
 REFERENCE_THRESHOLDS = (0.6, 0.7, 0.8)
 # Photos whose longer side is above this are detected on a copy shrunk to it: a 12 MP
 # photo's pyramid costs about 30x a VGA photo's, and its faces are rarely 20 px.

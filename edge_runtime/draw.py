@@ -30,12 +30,12 @@ def face_caption(face: Face, number: int | None = None, detail: int = 2) -> str:
             parts.append(face.gender[0])
     elif detail == 0:
         pass
-    elif face.mask is None:
+    elif face.labels is None:
         parts.append(f"face {face.confidence:.0%}")
     else:
-        parts.append(f"{face.mask_label} {face.p_mask_label:.0%}")
-        if face.gender is not None:
-            parts.append(f"{face.gender} {face.p_gender:.0%}")
+        labels = face.labels
+        parts.append(f"{labels.mask_label} {labels.p_mask_label:.0%}")
+        parts.append(f"{labels.gender} {labels.p_gender:.0%}")
     return " ".join(parts)
 
 

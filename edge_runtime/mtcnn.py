@@ -20,11 +20,11 @@ import numpy as np
 from edge_runtime import boxes as bx
 from edge_runtime.detectors import (
     BORDER_RETRIES,
+    DEFAULT_DETECTOR,
     DEFAULT_MAX_SIDE,
     DETECTORS,
-    REFERENCE_THRESHOLDS,
 )
-from edge_runtime.manifest import DEFAULT_MODELS_DIR, verified_model
+from edge_runtime.manifest import DEFAULT_MODELS_DIR, verified_detector
 from edge_runtime.sessions import InferenceSession, create_session, run_in_slices
 
 PNET_CELL = 12  # P-Net sees 12x12 windows...
@@ -185,10 +185,10 @@ def landmark_points(rows: np.ndarray, marks: np.ndarray) -> np.ndarray:
 class MTCNN:
     """Face detector; thresholds and sizes are fixed at construction, `detect` is the main verb.
 
-    detector: a name in DETECTORS. thresholds: P-Net, R-Net and O-Net face probabilities
-    (default: the ones stored with the detector's O-Net in the manifest, else the
-    reference 0.6, 0.7, 0.8, with the P-Net's own where its entry has one);
-    face_threshold replaces the O-Net one alone.
+    detector: a name in DETECTORS (default: the fine-tuned one, as `Pipeline`'s).
+    thresholds: P-Net, R-Net and O-Net face probabilities (default: the ones stored with
+    the detector in the manifest); threshold replaces the O-Net one alone. min_face: the
+    smallest face looked for, px.
     max_side: detect on a copy of the photo shrunk to this longer side when it is larger
     (boxes come back in the photo's pixels; the smallest face found grows in proportion,
     e.g. 42 px on a 4000x3000 photo); None or 0 keeps every photo at full resolution.
@@ -200,49 +200,49 @@ class MTCNN:
     def __init__(
         self,
         models_dir: str | Path | None = None,
-        min_face_size: float = 20,
-        scale_factor: float = 0.709,
+        *,
+        detector: str = DEFAULT_DETECTOR,
+        min_face: float = 20,
+        threshold: float | None = None,
+        max_side: int | None = DEFAULT_MAX_SIDE,
         thresholds: Sequence[float] | None = None,
+        scale_factor: float = 0.709,
         providers: Sequence[str] | None = None,
         threads: int | None = None,
-        detector: str = "mtcnn",
-        face_threshold: float | None = None,
-        max_side: int | None = DEFAULT_MAX_SIDE,
         border_retries: Sequence[tuple[float, float | None]] | None = None,
     ) -> None:
         if detector not in DETECTORS:
             raise ValueError(f"unknown detector {detector!r}; choose from {sorted(DETECTORS)}")
         models_dir = Path(models_dir) if models_dir else DEFAULT_MODELS_DIR
-        self.min_face_size = float(min_face_size)
+        self.min_face = float(min_face)
         self.scale_factor = float(scale_factor)
         self.max_side = max_side or None
         if border_retries is None:  # the reference stays face for face the `mtcnn` package
             border_retries = () if detector == "mtcnn" else BORDER_RETRIES
         self.border_retries = tuple(border_retries)
-        models = [verified_model(models_dir, name) for name in DETECTORS[detector]]
-        self.threshold_given = face_threshold is not None or bool(thresholds)
-        if not thresholds:  # stored with the O-Net; a student P-Net carries its own
-            thresholds = list(models[2][1].get("thresholds", REFERENCE_THRESHOLDS))
-            thresholds[0] = models[0][1].get("threshold", thresholds[0])
-        if face_threshold is not None:
-            thresholds = (*thresholds[:2], face_threshold)
+        paths, entry = verified_detector(models_dir, detector)
+        self.threshold_given = threshold is not None or bool(thresholds)
+        if not thresholds:  # the detector's own, stored with it in the manifest
+            thresholds = entry.thresholds
+        if threshold is not None:
+            thresholds = (*thresholds[:2], threshold)
         self.thresholds = tuple(float(t) for t in thresholds)
         # A student P-Net's own threshold on the levels for large faces: it is less sure of
         # the few large faces it learnt from, and those levels have few cells to pass on.
-        large = models[0][1].get("large_faces")
-        self.large_faces = (float(large["from_px"]), float(large["threshold"])) if large else None
-        # The pyramid its P-Net learnt on (absent: the reference's).
-        self.pyramid = models[0][1].get("pyramid", "area")
+        large = entry.large_faces
+        self.large_faces = (large.from_px, large.threshold) if large else None
+        # The pyramid its P-Net learnt on.
+        self.pyramid = entry.pyramid
         if self.pyramid not in PYRAMIDS:
             raise ValueError(f"{detector}: unknown pyramid {self.pyramid!r} in the manifest")
-        # How the reference MTCNN would draw this detector's boxes (absent: it is the reference).
-        self.reference_box = models[2][1].get("reference_box")
+        # How the reference MTCNN would draw this detector's boxes (None: it is the reference).
+        self.reference_box = entry.reference_box
         # The networks are small: pyramid levels and slices of the R-Net / O-Net batch
         # run side by side on `threads` workers with one ONNX Runtime thread each, which
         # keeps the cores busier than splitting every small convolution between them.
         self.workers = threads or os.cpu_count() or 1
         self.pnet, self.rnet, self.onet = (
-            create_session(path, providers, threads=1) for path, _ in models
+            create_session(path, providers, threads=1) for path in paths.values()
         )
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="mtcnn")
 
@@ -250,24 +250,35 @@ class MTCNN:
         """Stop the worker threads that run pyramid levels and patch slices."""
         self._pool.shutdown()
 
-    def detect(self, image: np.ndarray) -> Detections:
+    def detect(
+        self,
+        image: np.ndarray,
+        *,
+        min_face: float | None = None,
+        threshold: float | None = None,
+        max_side: int | None = None,
+    ) -> Detections:
         """Every face in an RGB uint8 image (H, W, 3) of any size and aspect ratio. When
         none is found, again on copies with a border (`border_retries`), looking for faces
         of at least half the photo's shorter side only: a close-up whose face runs past the
-        frame is found there (its box clipped to the photo)."""
+        frame is found there (its box clipped to the photo). min_face, threshold and
+        max_side replace the detector's own for this image (None: its own; max_side 0:
+        full resolution)."""
         height, width = image.shape[:2]
-        found, scores, landmarks = self._find(image)
-        for border, threshold in self.border_retries:
+        min_face = self.min_face if min_face is None else float(min_face)
+        max_side = self.max_side if max_side is None else max_side or None
+        found, scores, landmarks = self._find(image, threshold, min_face, max_side)
+        for border, retry_threshold in self.border_retries:
             if len(scores):
                 break
             pad = round(border * max(height, width))
             framed = cv2.copyMakeBorder(
                 image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=BORDER_GREY
             )
-            if self.threshold_given:  # a user's own threshold holds in the retries too
-                threshold = None
-            large = max(self.min_face_size, RETRY_MIN_FACE * min(height, width))
-            found, scores, landmarks = self._find(framed, threshold, large)
+            if self.threshold_given or threshold is not None:  # a user's own holds here too
+                retry_threshold = threshold
+            large = max(min_face, RETRY_MIN_FACE * min(height, width))
+            found, scores, landmarks = self._find(framed, retry_threshold, large, max_side)
             found, landmarks = found - pad, landmarks - pad
         if not len(scores):
             none = np.zeros((0, 4), np.float32)
@@ -275,7 +286,7 @@ class MTCNN:
         boxes = bx.clip_to_image(found, height, width).astype(np.float32)
         reference = boxes
         if self.reference_box:
-            shift, scale = self.reference_box["shift"], self.reference_box["scale"]
+            shift, scale = self.reference_box.shift, self.reference_box.scale
             reference = bx.clip_to_image(bx.change_convention(found, shift, scale), height, width)
         return Detections(
             boxes,
@@ -285,13 +296,17 @@ class MTCNN:
         )
 
     def _find(
-        self, image: np.ndarray, threshold: float | None = None, min_face: float | None = None
+        self,
+        image: np.ndarray,
+        threshold: float | None,
+        min_face: float,
+        max_side: int | None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Boxes (unclipped), scores and landmarks in the image's pixels, best first;
         `threshold` replaces O-Net's own, `min_face` (px of `image`) the smallest face."""
-        image, shrink = working_copy(image, self.max_side)
+        image, shrink = working_copy(image, max_side)
         normalized = normalize(image)
-        candidates = self.propose(normalized, None if min_face is None else min_face * shrink)
+        candidates = self.propose(normalized, min_face * shrink)
         if len(candidates):
             candidates = self.refine(normalized, candidates)
         if not len(candidates):
@@ -302,7 +317,7 @@ class MTCNN:
     def propose(self, normalized: np.ndarray, min_face: float | None = None) -> np.ndarray:
         """Stage 1: P-Net over the pyramid; square candidate boxes with scores (M, 5)."""
         height, width = normalized.shape[:2]
-        min_face = self.min_face_size if min_face is None else min_face
+        min_face = self.min_face if min_face is None else min_face
         scales = scale_pyramid(height, width, min_face, self.scale_factor)
         if not len(scales):
             return np.zeros((0, 5))

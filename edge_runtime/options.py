@@ -1,10 +1,15 @@
-"""The detector and cascade options of the CLI and `batch`, declared once, and the exit
-codes every command uses."""
+"""What the detector and the cascade do with a photo (`Options`), declared once for Python,
+the CLI's flags, the service's query parameters and JSON; and the exit codes every command
+uses."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import math
 import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +19,135 @@ from edge_runtime.image_io import DEFAULT_MAX_PIXELS
 # 0 every input processed, 1 at least one input failed, 2 usage error.
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 
+BorderRetries = tuple[tuple[float, float | None], ...]
+# Smallest face looked for: P-Net's 12 px window, upscaled at most 3x (a 1920 px photo's
+# first pyramid level is then 5760 px); below it memory grows without new faces.
+MIN_FACE_FLOOR = 4.0
+
+
+def _setting(default: Any, kind: type | None, help_text: str) -> Any:
+    """A dataclass field with what flags and query parameters need: the value's type
+    (None: Python only) and its help text."""
+    return field(default=default, metadata={"kind": kind, "help": help_text})
+
+
+@dataclass(frozen=True, kw_only=True)
+class Options:
+    """The detector's and the cascade's settings: one name per setting in Python
+    (`Pipeline(threshold=0.9)`), flags (`--threshold 0.9`), query parameters
+    (`?threshold=0.9`) and JSON. `PER_CALL` may change from one photo to the next
+    (`Pipeline.run(image, threshold=0.9)`); the others are fixed when a Pipeline is built."""
+
+    detector: str = _setting(
+        DEFAULT_DETECTOR,
+        str,
+        "finetuned: MTCNN fine-tuned on masked faces; mtcnn: the reference weights",
+    )
+    min_face: float = _setting(20.0, float, f"smallest face, px, at least {MIN_FACE_FLOOR:g}")
+    max_side: int = _setting(
+        DEFAULT_MAX_SIDE, int, "detect on a copy shrunk to this longer side if larger; 0: full size"
+    )
+    threshold: float | None = _setting(
+        None, float, "face detection confidence threshold, O-Net (default: the detector's)"
+    )
+    faces_only: bool = _setting(
+        False, bool, "detect faces only, without the mask and gender models"
+    )
+    max_pixels: int = _setting(DEFAULT_MAX_PIXELS, int, "refuse larger images")
+    border_retries: BorderRetries | None = field(
+        default=None,
+        metadata={
+            "kind": None,
+            "help": "where no face is found, detect again on copies framed by a border: "
+            "(share of the longer side, O-Net threshold or None) in turn; () never, None the "
+            "detector's default",
+        },
+    )
+
+    PER_CALL = ("min_face", "max_side", "threshold", "faces_only")
+
+    def __post_init__(self) -> None:
+        if self.max_side is None:  # None and 0 both mean full resolution
+            object.__setattr__(self, "max_side", 0)
+        if self.detector not in DETECTORS:
+            raise ValueError(f"unknown detector {self.detector!r}; choose from {sorted(DETECTORS)}")
+        _check(self.min_face, "min_face", MIN_FACE_FLOOR, math.inf)
+        _check(self.max_side, "max_side", 0, math.inf, whole=True)
+        _check(self.max_pixels, "max_pixels", 1, math.inf, whole=True)
+        if self.threshold is not None:
+            _check(self.threshold, "threshold", 0, 1)
+        if not isinstance(self.faces_only, bool):
+            raise ValueError(f"faces_only must be True or False, got {self.faces_only!r}")
+
+    def replace(self, **changes: Any) -> Options:
+        """A copy with `changes`; unknown names raise TypeError naming them."""
+        unknown = sorted(set(changes) - set(names()))
+        if unknown:
+            raise TypeError(f"unknown option(s) {', '.join(unknown)}; known: {', '.join(names())}")
+        return dataclasses.replace(self, **changes)
+
+    def per_call(self, **changes: Any) -> Options:
+        """`replace` for one photo: only `PER_CALL` settings may change, the others (models
+        to load) are fixed when the Pipeline is built."""
+        fixed = sorted((set(changes) & set(names())) - set(self.PER_CALL))
+        if fixed:
+            raise ValueError(
+                f"{', '.join(fixed)}: set when the pipeline is built; per photo only "
+                f"{', '.join(self.PER_CALL)}"
+            )
+        return self.replace(**changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, under the same names."""
+        return dataclasses.asdict(self)
+
+
+def _check(value: Any, name: str, low: float, high: float, whole: bool = False) -> None:
+    """A number within [low, high] (a whole one if `whole`), or ValueError naming it."""
+    kinds = int if whole else (int, float)
+    number = isinstance(value, kinds) and not isinstance(value, bool) and math.isfinite(value)
+    if not number or not low <= value <= high:
+        what = "a whole number" if whole else "a number"
+        bounds = f"at least {low:g}" if math.isinf(high) else f"within {low:g}..{high:g}"
+        raise ValueError(f"{name} must be {what} {bounds}, got {value!r}")
+
+
+def names() -> tuple[str, ...]:
+    """Every option's name, in declaration order."""
+    return tuple(f.name for f in dataclasses.fields(Options))
+
+
+def kinds() -> dict[str, type]:
+    """The type of each option that flags and query parameters can set."""
+    return {f.name: f.metadata["kind"] for f in dataclasses.fields(Options) if f.metadata["kind"]}
+
+
+def from_query(params: Mapping[str, str], base: Options) -> dict[str, Any]:
+    """The per-call options of a query string (`?threshold=0.9&faces_only=true`) as
+    `Pipeline.run` keywords, checked against `base`; a bad value, an unknown name or one
+    that is not per-call raises ValueError in one line."""
+    unknown = sorted(set(params) - set(names()))
+    if unknown:
+        raise ValueError(
+            f"unknown query parameter {', '.join(unknown)} (per request: annotated, "
+            f"{', '.join(Options.PER_CALL)})"
+        )
+    base.per_call(**{name: getattr(base, name) for name in params})  # names first
+    changes = {name: _parse(text, kinds()[name], name) for name, text in params.items()}
+    base.per_call(**changes)
+    return changes
+
+
+def _parse(text: str, kind: type, name: str) -> Any:
+    """A query string value as the option's type: true/false for a flag."""
+    try:
+        if kind is bool:
+            return {"true": True, "false": False}[text.lower()]
+        return kind(text)
+    except (KeyError, ValueError):
+        expected = "true or false" if kind is bool else kind.__name__
+        raise ValueError(f"{name}: cannot read {text!r} as {expected}") from None
+
 
 def program_name() -> str:
     """How the user called us, for usage lines: `edge-runtime` or `python -m edge_runtime`."""
@@ -21,33 +155,22 @@ def program_name() -> str:
 
 
 def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options that build a `Pipeline`: detector, cascade, providers, models, limits."""
-    parser.add_argument("--min-face", type=float, default=20, help="smallest face, px (20)")
-    parser.add_argument(
-        "--max-side",
-        type=int,
-        default=DEFAULT_MAX_SIDE,
-        help=f"detect on a copy shrunk to this longer side if larger ({DEFAULT_MAX_SIDE}; "
-        "0: full resolution)",
-    )
-    parser.add_argument(
-        "--detector",
-        choices=sorted(DETECTORS),
-        default=DEFAULT_DETECTOR,
-        help=f"finetuned: MTCNN fine-tuned on masked faces; mtcnn: the reference weights "
-        f"({DEFAULT_DETECTOR})",
-    )
-    parser.add_argument(
-        "--threshold",
-        type=float,
-        default=None,
-        help="face detection confidence threshold, O-Net (default: the detector's own)",
-    )
-    parser.add_argument(
-        "--faces-only",
-        action="store_true",
-        help="detect faces only, without the mask and gender models",
-    )
+    """`Options` as flags (`min_face` is `--min-face`, defaults and help from the dataclass),
+    then how to run the models: providers, threads, models folder."""
+    for option in dataclasses.fields(Options):
+        kind = option.metadata["kind"]
+        if kind is None:
+            continue
+        flag = "--" + option.name.replace("_", "-")
+        help_text = option.metadata["help"]
+        if kind is bool:
+            parser.add_argument(flag, action="store_true", help=help_text)
+            continue
+        choices = sorted(DETECTORS) if option.name == "detector" else None
+        shown = _shown(option.default)
+        parser.add_argument(
+            flag, type=kind, default=option.default, choices=choices, help=help_text + shown
+        )
     parser.add_argument(
         "--providers",
         nargs="+",
@@ -65,26 +188,41 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="models folder (default: the models this package ships, wherever it is installed)",
     )
-    parser.add_argument(
-        "--max-pixels",
-        type=int,
-        default=DEFAULT_MAX_PIXELS,
-        help=f"refuse larger images ({DEFAULT_MAX_PIXELS:,})",
-    )
+
+
+def _shown(default: Any) -> str:
+    """A default as help text shows it: ` (20)`, ` (50,000,000)`, nothing for None."""
+    if default is None:
+        return ""
+    if isinstance(default, float):
+        return f" ({default:g})"
+    if isinstance(default, int) and default >= 10_000:
+        return f" ({default:,})"
+    return f" ({default})"
+
+
+def parse_checked(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """`parser.parse_args`, with bad `Options` values a usage error (one line, exit 2)."""
+    args = parser.parse_args(argv)
+    try:
+        options_from_args(args)
+    except ValueError as exc:
+        parser.error(str(exc))
+    return args
+
+
+def options_from_args(args: argparse.Namespace) -> Options:
+    """The `Options` of parsed `add_pipeline_arguments` flags; a bad value raises ValueError."""
+    return Options(**{name: getattr(args, name) for name in names() if hasattr(args, name)})
 
 
 def pipeline_kwargs(args: argparse.Namespace, providers: list[str]) -> dict[str, Any]:
     """`Pipeline(**pipeline_kwargs(args, providers))` for parsed `add_pipeline_arguments`
-    options; `providers` resolved (`sessions.resolve_providers`), or names that
+    flags; `providers` resolved (`sessions.resolve_providers`), or names that
     `batch.PipelineActor` resolves on its own machine."""
     return {
-        "models_dir": args.models,
+        "models": args.models,
         "providers": providers,
         "threads": args.threads,
-        "min_face_size": args.min_face,
-        "face_threshold": args.threshold,
-        "max_pixels": args.max_pixels,
-        "classify": not args.faces_only,
-        "detector": args.detector,
-        "max_side": args.max_side,
+        **options_from_args(args).to_dict(),
     }

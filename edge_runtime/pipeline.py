@@ -5,16 +5,16 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
 
 from edge_runtime.cascade import Cascade
-from edge_runtime.detectors import DEFAULT_DETECTOR, DEFAULT_MAX_SIDE
-from edge_runtime.image_io import DEFAULT_MAX_PIXELS, load_image, to_rgb
+from edge_runtime.image_io import load_image, to_rgb
 from edge_runtime.manifest import DEFAULT_MODELS_DIR
 from edge_runtime.mtcnn import MTCNN
+from edge_runtime.options import Options
 from edge_runtime.types import Face, Result
 
 if TYPE_CHECKING:
@@ -44,43 +44,35 @@ class Pipeline:
     >>> [(face.mask_label, face.gender) for face in result]
     >>> result.save("annotated.jpg")
 
-    providers: ONNX Runtime provider names in order of preference (default CPU).
-    threads: CPU threads per model (default: all cores).
-    detector: "finetuned" (MTCNN fine-tuned on masked faces) or "mtcnn" (the reference).
-    face_threshold: O-Net's face probability threshold (default: the detector's own).
-    classify: False to find faces only (no mask or gender models are loaded).
-    max_side: photos larger than this (longer side, px) are detected on a shrunk copy;
-    None keeps full resolution (`edge_runtime.mtcnn.MTCNN`).
-    border_retries: where no face is found, detect again on copies framed by a border
-    (close-ups whose face runs past the photo); () never, None the detector's default.
+    models: the models folder (default: the shipped models). providers: ONNX Runtime
+    provider names in order of preference (default CPU). threads: CPU threads per model
+    (default: all cores). The rest are `Options` by name (`detector`, `min_face`,
+    `max_side`, `threshold`, `faces_only`, `max_pixels`, `border_retries`), kept in
+    `self.options`; an unknown name raises TypeError.
     """
 
     def __init__(
         self,
-        models_dir: str | Path | None = None,
+        models: str | Path | None = None,
+        *,
         providers: Sequence[str] | None = None,
         threads: int | None = None,
-        min_face_size: float = 20,
-        face_threshold: float | None = None,
-        max_pixels: int = DEFAULT_MAX_PIXELS,
-        classify: bool = True,
-        detector: str = DEFAULT_DETECTOR,
-        max_side: int | None = DEFAULT_MAX_SIDE,
-        border_retries: Sequence[tuple[float, float | None]] | None = None,
+        **options: Any,
     ) -> None:
-        models_dir = Path(models_dir) if models_dir else DEFAULT_MODELS_DIR
-        self.max_pixels = max_pixels
+        models = Path(models) if models else DEFAULT_MODELS_DIR
+        self.options = Options().replace(**options)
         self.detector = MTCNN(
-            models_dir,
-            min_face_size=min_face_size,
+            models,
             providers=providers,
             threads=threads,
-            detector=detector,
-            face_threshold=face_threshold,
-            max_side=max_side,
-            border_retries=border_retries,
+            detector=self.options.detector,
+            min_face=self.options.min_face,
+            threshold=self.options.threshold,
+            max_side=self.options.max_side,
+            border_retries=self.options.border_retries,
         )
-        self.cascade = Cascade(models_dir, providers, threads) if classify else None
+        faces_only = self.options.faces_only
+        self.cascade = None if faces_only else Cascade(models, providers, threads)
 
     def __enter__(self) -> Pipeline:
         return self
@@ -95,17 +87,22 @@ class Pipeline:
         if self.cascade is not None:
             self.cascade.close()
 
-    def __call__(self, source: Source | Iterable[Source]) -> Result | Iterator[Result]:
+    def __call__(
+        self, source: Source | Iterable[Source], **options: Any
+    ) -> Result | Iterator[Result]:
         """Same as `predict`."""
-        return self.predict(source)
+        return self.predict(source, **options)
 
-    def predict(self, source: Source | Iterable[Source]) -> Result | Iterator[Result]:
+    def predict(
+        self, source: Source | Iterable[Source], **options: Any
+    ) -> Result | Iterator[Result]:
         """One image (a path, an RGB uint8 array (H, W, 3) or a PIL image) -> its Result;
         a list or generator of images -> a generator of Results (errors raise; `stream`
-        turns them into failed Results instead). Faces come best detection first."""
+        turns them into failed Results instead). Faces come best detection first.
+        `options`: per-photo `Options`, as `run` takes them."""
         if isinstance(source, np.ndarray | str | Path | Image.Image):
-            return self.run(source)
-        return (self.run(image) for image in source)
+            return self.run(source, **options)
+        return (self.run(image, **options) for image in source)
 
     def stream(
         self,
@@ -153,25 +150,34 @@ class Pipeline:
         if self.cascade is not None:
             self.cascade.warmup()
 
-    def run(self, image: Source, path: str | None = None) -> Result:
-        """The Result for one image; `path` names an array in the Result."""
+    def run(self, image: Source, path: str | None = None, **options: Any) -> Result:
+        """The Result for one image; `path` names an array in the Result. `options`: the
+        per-photo `Options` (`Options.PER_CALL`) for this image alone."""
+        settings = self.options.per_call(**options) if options else self.options
+        if not settings.faces_only and self.cascade is None:
+            raise ValueError("the mask and gender models were not loaded (faces_only=True)")
         timings: dict[str, float] = {}
         if isinstance(image, Image.Image):
             image = to_rgb(image)
         if not isinstance(image, np.ndarray):
             path = path or str(image)
             t = time.perf_counter()
-            image = load_image(image, self.max_pixels)
+            image = load_image(image, settings.max_pixels)
             timings["decode"] = 1000 * (time.perf_counter() - t)
         image = rgb_array(image, path)
         t = time.perf_counter()
-        found = self.detector.detect(image)
+        found = self.detector.detect(
+            image,
+            min_face=settings.min_face,
+            threshold=settings.threshold,
+            max_side=settings.max_side,
+        )
         timings["detect"] = 1000 * (time.perf_counter() - t)
         faces = [
             Face(found.boxes[i], float(found.scores[i]), found.landmarks[i])
             for i in range(len(found))
         ]
-        if self.cascade is not None:
+        if not settings.faces_only:
             self.cascade.classify(image, faces, timings, found.reference_boxes)
         timings["total"] = sum(timings.values())
         return Result(path, image.shape[:2], faces, timings, image)

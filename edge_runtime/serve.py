@@ -24,13 +24,20 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from edge_runtime import __version__
 from edge_runtime.image_io import (
     DEFAULT_MAX_PIXELS,
     ImageLoadError,
     ImageTooLargeError,
     load_image_bytes,
 )
-from edge_runtime.manifest import DEFAULT_MODELS_DIR, read_manifest
+from edge_runtime.manifest import (
+    DEFAULT_MODELS_DIR,
+    NETWORKS,
+    ClassifierEntry,
+    ModelFile,
+    read_manifest,
+)
 
 if TYPE_CHECKING:
     from edge_runtime.pipeline import Pipeline
@@ -41,7 +48,7 @@ DEFAULT_MAX_BODY = 20 * 1024 * 1024
 @dataclass
 class ServeConfig:
     """What the service was started with: the Pipeline's keyword arguments (the CLI's
-    options, `options.pipeline_kwargs`) and the service's own limits."""
+    flags, `options.pipeline_kwargs`) and the service's own limits."""
 
     pipeline: dict = field(default_factory=dict)
     workers: int = 1
@@ -56,7 +63,7 @@ class ServeConfig:
 
     @property
     def models(self) -> Path:
-        return Path(self.pipeline.get("models_dir") or DEFAULT_MODELS_DIR)
+        return Path(self.pipeline.get("models") or DEFAULT_MODELS_DIR)
 
 
 class BodyTooLarge(Exception):
@@ -186,19 +193,33 @@ class CameraFeed:
 
 
 def model_list(models_dir: Path) -> list[dict]:
-    """Name, kind, version (the first 12 hex digits of its sha256), sha256, input shape
-    and, for classifiers, class names and threshold of every model in the manifest."""
-    entries = read_manifest(models_dir)["models"]
-    keys = ("kind", "file", "sha256", "bytes", "class_names", "threshold", "weights_dtype")
-    return [
-        {
+    """One item per ONNX file in the manifest, by name: kind, version (the first 12 hex
+    digits of its sha256), sha256, bytes, input shape and the threshold it is used at; a
+    classifier's class names, a detector network's detector (e.g. "finetuned_pnet": the
+    P-Net of "finetuned", kind "mtcnn_stage")."""
+
+    def item(name: str, kind: str, model: ModelFile, threshold: float) -> dict:
+        return {
             "name": name,
-            "version": entry["sha256"][:12],
-            "input_shape": entry["input"]["shape"],
-            **{k: entry[k] for k in keys if k in entry},
+            "kind": kind,
+            "version": model.sha256[:12],
+            "file": model.file,
+            "sha256": model.sha256,
+            "bytes": model.bytes,
+            "input_shape": list(model.input.shape),
+            "threshold": threshold,
         }
-        for name, entry in sorted(entries.items())
-    ]
+
+    items = []
+    for name, entry in read_manifest(models_dir).models.items():
+        if isinstance(entry, ClassifierEntry):
+            own = {"class_names": list(entry.class_names), "weights_dtype": entry.weights_dtype}
+            items.append({**item(name, "classifier", entry.model, entry.threshold), **own})
+            continue
+        for net, model, threshold in zip(NETWORKS, entry.files, entry.thresholds, strict=True):
+            network = item(f"{name}_{net}", "mtcnn_stage", model, threshold)
+            items.append({**network, "detector": name})
+    return sorted(items, key=lambda m: m["name"])
 
 
 def create_app(config: ServeConfig, pipeline=None):
@@ -227,7 +248,7 @@ def create_app(config: ServeConfig, pipeline=None):
 
     app = FastAPI(
         title="edge_runtime",
-        version=_version(),
+        version=__version__,
         summary="Faces, masks and gender in photos, on ONNX Runtime.",
         lifespan=lifespan,
     )
@@ -255,16 +276,18 @@ def create_app(config: ServeConfig, pipeline=None):
 
     @app.get("/health")
     async def health() -> dict:
-        """Liveness and load: requests admitted now, served so far, the limits."""
+        """Liveness and load: requests admitted now, served so far, the limits, and the
+        options every request starts from."""
         return {
             "status": "ok",
-            "version": _version(),
+            "version": __version__,
             "models": len(models),
             "admitted": state["admitted"],
             "served": state["served"],
             "workers": config.workers,
             "queue": config.queue,
             "camera": camera is not None,
+            "options": pipeline.options.to_dict(),
         }
 
     @app.get("/v1/models")
@@ -275,6 +298,7 @@ def create_app(config: ServeConfig, pipeline=None):
     @app.post(
         "/v1/predict",
         openapi_extra={
+            "parameters": _option_parameters(),
             "requestBody": {
                 "content": {
                     "multipart/form-data": {
@@ -287,21 +311,28 @@ def create_app(config: ServeConfig, pipeline=None):
                     "image/png": {"schema": {"type": "string", "format": "binary"}},
                 },
                 "required": True,
-            }
+            },
         },
     )
     async def predict(request: Request, annotated: bool = False) -> dict:
         """Every face in the image: the CLI's JSON. Send a multipart form with a `file`
         field, or the image itself as the body. `annotated=true` adds the annotated photo
-        (`annotated_jpeg`, base64) for the page. Other query parameters are refused (422):
-        detector and cascade options are the service's, set at start."""
-        unknown = sorted(set(request.query_params) - {"annotated"})
-        if unknown:
-            raise HTTPException(
-                422,
-                f"unknown query parameter(s): {', '.join(unknown)} (only `annotated`; "
-                "detector and cascade options are set when the service starts: serve --help)",
-            )
+        (`annotated_jpeg`, base64) for the page. `min_face`, `max_side`, `threshold` and
+        `faces_only` change the service's options for this image (`max_side` at most the
+        service's own, so a request cannot lift its memory limit); anything else is
+        refused (422)."""
+        from edge_runtime.options import from_query
+
+        asked = {k: v for k, v in request.query_params.items() if k != "annotated"}
+        try:
+            options = from_query(asked, pipeline.options)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+        if pipeline.cascade is None and not options.get("faces_only", True):
+            raise HTTPException(422, "faces_only=false: the service started with --faces-only")
+        limit = pipeline.options.max_side
+        if limit and not 0 < options.get("max_side", limit) <= limit:
+            raise HTTPException(422, f"max_side: at most the service's own, {limit}")
         name, data = await _image_bytes(request)
         if state["admitted"] >= config.workers + config.queue:
             busy = "busy: too many requests waiting; retry shortly"
@@ -309,7 +340,9 @@ def create_app(config: ServeConfig, pipeline=None):
         state["admitted"] += 1
         try:
             async with workers:
-                result = await run_in_threadpool(_infer, pipeline, data, name, config.max_pixels)
+                result = await run_in_threadpool(
+                    _infer, pipeline, data, name, config.max_pixels, options
+                )
         finally:
             state["admitted"] -= 1
         state["served"] += 1
@@ -363,8 +396,9 @@ async def _image_bytes(request) -> tuple[str, bytes]:
     return "upload", data
 
 
-def _infer(pipeline, data: bytes, name: str, max_pixels: int):
-    """Decode and run one image (in a worker thread); decode errors become 4xx."""
+def _infer(pipeline, data: bytes, name: str, max_pixels: int, options: dict):
+    """Decode and run one image with the request's `options` (in a worker thread); decode
+    errors become 4xx."""
     from fastapi import HTTPException
 
     try:
@@ -373,7 +407,27 @@ def _infer(pipeline, data: bytes, name: str, max_pixels: int):
         raise HTTPException(413, str(exc)) from None
     except ImageLoadError as exc:
         raise HTTPException(400, str(exc)) from None
-    return pipeline.run(image, path=name)
+    return pipeline.run(image, path=name, **options)
+
+
+def _option_parameters() -> list[dict]:
+    """The per-request options as OpenAPI query parameters, described as `Options` does."""
+    import dataclasses
+
+    from edge_runtime.options import Options
+
+    kinds = {"bool": "boolean", "int": "integer", "float": "number"}
+    return [
+        {
+            "name": f.name,
+            "in": "query",
+            "required": False,
+            "schema": {"type": kinds[f.type.split(" ")[0]]},
+            "description": f.metadata["help"],
+        }
+        for f in dataclasses.fields(Options)
+        if f.name in Options.PER_CALL
+    ]
 
 
 def _jpeg(rgb) -> bytes:
@@ -382,15 +436,6 @@ def _jpeg(rgb) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(rgb).save(buffer, "JPEG", quality=85)
     return buffer.getvalue()
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("edge-runtime")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -425,10 +470,10 @@ def main(argv: list[str] | None = None) -> int:
     import sys
 
     from edge_runtime.manifest import ModelIntegrityError
-    from edge_runtime.options import EXIT_USAGE, pipeline_kwargs
+    from edge_runtime.options import EXIT_USAGE, parse_checked, pipeline_kwargs
     from edge_runtime.sessions import ProviderUnavailableError, resolve_providers
 
-    args = build_parser().parse_args(argv)
+    args = parse_checked(build_parser(), argv)
     try:
         import uvicorn
     except ImportError:
@@ -462,7 +507,7 @@ def main(argv: list[str] | None = None) -> int:
     port = sock.getsockname()[1]
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(
-        f"edge_runtime {_version()} serving on http://{host}:{port}/ "
+        f"edge_runtime {__version__} serving on http://{host}:{port}/ "
         f"({', '.join(providers)}; {args.workers} worker(s), queue {args.queue}"
         f"{', camera ' + args.source if args.source else ''}); Ctrl-C stops it",
         file=sys.stderr,

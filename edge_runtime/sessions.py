@@ -129,16 +129,17 @@ def _private_folder(folder: Path) -> bool:
 def _cached_cpu_session(path: Path, sha256: str, threads: int | None) -> InferenceSession | None:
     """A CPU session from the graph an earlier run optimised and saved (its sha256
     checked), or saved now; None where no cache can be kept (the caller builds the
-    session as usual). The saved graph has ONNX Runtime's hardware-independent
-    (extended) optimisations done; the layout ones for this CPU run at each load."""
+    session as usual). The graph is saved fully optimised, layouts for this CPU included
+    (the cache is kept per CPU, `cpu_signature`), in ONNX Runtime's own format, and loaded
+    with no optimisation left to do: that format skips protobuf parsing as well."""
     folder = optimized_cache_dir()
     if folder is None or not _private_folder(folder):
         return None
     stem = f"{Path(path).stem}-{sha256[:16]}-{cpu_signature()}"
-    cached, stamp = folder / f"{stem}.onnx", folder / f"{stem}.sha256"
+    cached, stamp = folder / f"{stem}.ort", folder / f"{stem}.ort.sha256"
     writer = f"{os.getpid()}-{threading.get_ident()}"
-    partial = folder / f"{stem}.{writer}.partial.onnx"
-    stamp_partial = folder / f"{stem}.{writer}.partial.sha256"
+    partial = folder / f"{stem}.{writer}.partial.ort"
+    stamp_partial = folder / f"{stem}.{writer}.partial.ort.sha256"
     fresh = True
     cpu = ["CPUExecutionProvider"]
     try:
@@ -147,13 +148,18 @@ def _cached_cpu_session(path: Path, sha256: str, threads: int | None) -> Inferen
             fresh = True  # damaged or swapped: saved anew
         if fresh:
             options = _options(threads)
-            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
             options.optimized_model_filepath = str(partial)
+            options.add_session_config_entry("session.save_model_format", "ORT")
             InferenceSession(str(path), sess_options=options, providers=cpu)
             stamp_partial.write_text(sha256_of(partial) + "\n")
             os.replace(partial, cached)  # the graph first, then the stamp that vouches for it
             os.replace(stamp_partial, stamp)
-        return InferenceSession(str(cached), sess_options=_options(threads), providers=cpu)
+            for legacy in (folder / f"{stem}.onnx", folder / f"{stem}.sha256"):  # 0.2.0's
+                legacy.unlink(missing_ok=True)
+        options = _options(threads)
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        options.add_session_config_entry("session.load_model_format", "ORT")
+        return InferenceSession(str(cached), sess_options=options, providers=cpu)
     except Exception as exc:  # ONNX Runtime's own errors too: no cache, build as usual
         log.debug("no optimised-graph cache in %s: %s", folder, exc)
         if not fresh:  # a saved entry that does not load: drop it, the next run saves anew
@@ -166,25 +172,28 @@ def _cached_cpu_session(path: Path, sha256: str, threads: int | None) -> Inferen
 
 
 def create_session(
-    path: Path,
+    path: str | Path | bytes,
     providers: Sequence[str] | None = None,
     threads: int | None = None,
     sha256: str | None = None,
 ) -> InferenceSession:
-    """An InferenceSession with full graph optimisation and the given intra-op thread count.
-    On the CPU, a model given with its (verified) `sha256` keeps its optimised graph in
-    a cache (`optimized_cache_dir`), so later processes start without optimising again."""
+    """An InferenceSession with full graph optimisation and the given intra-op thread count,
+    from a file or a serialized model. On the CPU, a file given with its (verified) `sha256`
+    keeps its optimised graph in a cache (`optimized_cache_dir`), so later processes start
+    without optimising again."""
     names = list(providers or ["CPUExecutionProvider"])
-    if sha256 and cpu_only(names):
+    if sha256 and cpu_only(names) and not isinstance(path, bytes):
         session = _cached_cpu_session(Path(path), sha256, threads)
         if session is not None:
             return session
     session = InferenceSession(
-        str(path),
+        path if isinstance(path, bytes) else str(path),
         sess_options=_options(threads),
         providers=[(p, provider_options(p)) for p in names],
     )
-    log.debug("%s on %s", Path(path).name, session.get_providers())
+    log.debug(
+        "%s on %s", "model" if isinstance(path, bytes) else Path(path).name, session.get_providers()
+    )
     return session
 
 

@@ -225,7 +225,7 @@ class StreamRun:
         name = None if path is None else str(path)
         try:
             if image is None:
-                image = load_image(path, self.pipeline.max_pixels)
+                image = load_image(path, self.pipeline.options.max_pixels)
             result = self.pipeline.run(image, path=name)
         except (ImageLoadError, ValueError) as exc:
             return Result.failed(name, str(exc))

@@ -6,9 +6,10 @@ its last one plus its smoothed motion, detections are matched to tracks greedily
 0.15: MTCNN's boxes of small faces jitter by several pixels, and 0.3 split the tracks of
 panned test videos about twice as often, `benchmarks/video_tracking.py`), unmatched
 detections start tracks and a track unseen for `max_age` frames ends. Mask and gender are
-decided per track from the mean of its frames' probabilities against the model's
-threshold (for gender, the mean threshold of the models its frames used), so one bad frame
-does not flip a label, and a one-frame track says what the frame said.
+decided per track from the mean of its frames' raw probabilities (P(WithoutMask), P(Male))
+against the model's threshold (for gender, the mean threshold of the models its frames
+used), so one bad frame does not flip a label, and a one-frame track says what the frame
+said.
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edge_runtime.boxes import pairwise_iou
-from edge_runtime.types import Face
+from edge_runtime.types import GENDER_CLASSES, Face, Labels
 
 
 @dataclass(slots=True)
 class Track:
-    """One face followed over frames: where it is, and what its frames said."""
+    """One face followed over frames: where it is, and what its frames said (the models'
+    raw probabilities, the thresholds of the gender models that ran, the labels)."""
 
     track_id: int
     box: np.ndarray
@@ -35,8 +37,8 @@ class Track:
     last_seconds: float
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))
     frames: int = 0
-    p_masks: list[float] = field(default_factory=list)
-    p_seconds: list[float] = field(default_factory=list)
+    p_without_masks: list[float] = field(default_factory=list)
+    p_males: list[float] = field(default_factory=list)
     gender_thresholds: list[float] = field(default_factory=list)
     raw_labels: list[tuple] = field(default_factory=list)
     smooth_labels: list[tuple] = field(default_factory=list)
@@ -54,21 +56,19 @@ def flips(labels: list[tuple]) -> int:
 class Tracker:
     """Assigns `track_id` to faces frame by frame and replaces their labels by the track's.
 
-    The cascade's decision rule: `mask_threshold` (p_mask at or above it means a mask),
-    `gender_thresholds` per mask decision ({True: masked model, False: unmasked}, on the
-    probability of `gender_names[1]`); `mask_names` (with mask, without). Without them
-    (faces only) faces get ids only. Labels are smoothed over a track's last `window`
-    frames, and a shown label changes only once that mean is past its threshold by
-    `margin` (hysteresis; a mask put on mid-video still shows within the window); the
-    summary describes each whole track. `smooth=False` keeps each frame's labels.
+    The cascade's decision rule: `mask_threshold` (P(WithoutMask) at or below it means a
+    mask), `gender_thresholds` per mask decision ({True: masked model, False: unmasked}, on
+    P(Male)). Without them (faces only) faces get ids only. Labels are smoothed over a
+    track's last `window` frames, and a shown label changes only once that mean is past its
+    threshold by `margin` (hysteresis; a mask put on mid-video still shows within the
+    window); the summary describes each whole track. `smooth=False` keeps each frame's
+    labels.
     """
 
     def __init__(
         self,
         mask_threshold: float | None = None,
         gender_thresholds: dict[bool, float] | None = None,
-        gender_names: tuple[str, str] = ("Female", "Male"),
-        mask_names: tuple[str, str] = ("WithMask", "WithoutMask"),
         iou_threshold: float = 0.15,
         max_age: int = 15,
         smooth: bool = True,
@@ -77,8 +77,6 @@ class Tracker:
     ) -> None:
         self.mask_threshold = mask_threshold
         self.gender_thresholds = gender_thresholds or {}
-        self.gender_names = gender_names
-        self.mask_names = mask_names
         self.iou_threshold = iou_threshold
         self.max_age = max_age
         self.smooth = smooth
@@ -90,16 +88,12 @@ class Tracker:
 
     @classmethod
     def for_cascade(cls, cascade, **kwargs) -> Tracker:
-        """A tracker that follows `cascade`'s (an `edge_runtime.cascade.Cascade`) rule."""
+        """A tracker that follows `cascade`'s (an `edge_runtime.cascade.Cascade`) rule: its
+        models' thresholds."""
         if cascade is None:
             return cls(**kwargs)
-        return cls(
-            1.0 - cascade.mask.threshold,
-            {masked: model.threshold for masked, model in cascade.gender.items()},
-            tuple(cascade.gender[False].class_names),
-            tuple(cascade.mask.class_names),
-            **kwargs,
-        )
+        gender_thresholds = {masked: model.threshold for masked, model in cascade.gender.items()}
+        return cls(cascade.mask.threshold, gender_thresholds, **kwargs)
 
     def update(self, faces: list[Face], frame: int, seconds: float = 0.0) -> list[Face]:
         """Link this frame's faces to tracks; sets `track_id` and, where the faces were
@@ -171,50 +165,37 @@ class Tracker:
         track.box, track.last_frame, track.last_seconds = box, frame, seconds
         track.frames += 1
         face.track_id = track.track_id
-        if face.mask is None or self.mask_threshold is None:
+        if face.labels is None or self.mask_threshold is None:
             return
-        face.frame = {
-            "mask": face.mask,
-            "p_mask": face.p_mask,
-            "gender": face.gender,
-            "p_gender": face.p_gender,
-        }
-        p_second = face.p_gender if face.gender == self.gender_names[1] else 1 - face.p_gender
-        track.p_masks.append(face.p_mask)
-        track.p_seconds.append(p_second)
-        track.gender_thresholds.append(self.gender_thresholds[face.mask])
-        track.raw_labels.append((face.mask, face.gender))
+        face.frame = face.labels
+        track.p_without_masks.append(face.labels.p_without_mask)
+        track.p_males.append(face.labels.p_male)
+        track.gender_thresholds.append(self.gender_thresholds[face.labels.mask])
+        track.raw_labels.append((face.labels.mask, face.labels.gender))
         if self.smooth:
-            labels = self._smoothed(track, self.window, track.smooth_labels[-1:])
-            face.mask, face.p_mask, face.gender, face.p_gender = labels
-            face.mask_label = self.mask_names[0 if face.mask else 1]
-        track.smooth_labels.append((face.mask, face.gender))
+            face.labels = self._smoothed(track, self.window, track.smooth_labels[-1:])
+        track.smooth_labels.append((face.labels.mask, face.labels.gender))
 
-    def _smoothed(
-        self, track: Track, window: int | None, shown: list[tuple] = ()
-    ) -> tuple[bool, float, str, float]:
-        """The track's labels over its last `window` frames (all if None): mean
+    def _smoothed(self, track: Track, window: int | None, shown: list[tuple] = ()) -> Labels:
+        """The track's labels over its last `window` frames (all if None): mean raw
         probability against the (mean) threshold. With the labels `shown` last, a label
         changes only once the mean is past its threshold by `margin` (hysteresis)."""
         last = slice(-window, None) if window else slice(None)
-        p_mask = float(np.mean(track.p_masks[last]))
-        p_second = float(np.mean(track.p_seconds[last]))
+        p_without = float(np.mean(track.p_without_masks[last]))
+        p_male = float(np.mean(track.p_males[last]))
         gender_threshold = float(np.mean(track.gender_thresholds[last]))
-        mask = p_mask >= self.mask_threshold
-        second = p_second > gender_threshold
+        mask = p_without <= self.mask_threshold
+        male = p_male > gender_threshold
         if shown:
             was_mask, was_gender = shown[0]
-            if mask != was_mask and abs(p_mask - self.mask_threshold) < self._margin(
+            if mask != was_mask and abs(p_without - self.mask_threshold) < self._margin(
                 self.mask_threshold
             ):
                 mask = was_mask
-            was_second = was_gender == self.gender_names[1]
-            if second != was_second and abs(p_second - gender_threshold) < self._margin(
-                gender_threshold
-            ):
-                second = was_second
-        p_gender = p_second if second else 1.0 - p_second
-        return mask, p_mask, self.gender_names[int(second)], p_gender
+            was_male = was_gender == GENDER_CLASSES[1]
+            if male != was_male and abs(p_male - gender_threshold) < self._margin(gender_threshold):
+                male = was_male
+        return Labels(mask, p_without, GENDER_CLASSES[int(male)], p_male)
 
     def _margin(self, threshold: float) -> float:
         """The hysteresis margin, kept within reach of both ends of [0, 1] (a threshold
@@ -232,13 +213,9 @@ class Tracker:
             "mask": None,
             "gender": None,
         }
-        if track.p_masks:
-            mask, p_mask, gender, p_gender = self._smoothed(track, None)
+        if track.p_without_masks:
             described.update(
-                mask=mask,
-                p_mask=round(p_mask, 4),
-                gender=gender,
-                p_gender=round(p_gender, 4),
+                self._smoothed(track, None).to_dict(),
                 label_flips_per_frame=flips(track.raw_labels),
                 label_flips_smoothed=flips(track.smooth_labels),
             )

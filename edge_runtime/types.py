@@ -9,6 +9,69 @@ from pathlib import Path
 
 import numpy as np
 
+# The classifiers' class names (the manifest's `class_names`, alphabetical): each model
+# outputs the probability of the second, and p > its threshold means that one.
+MASK_CLASSES = ("WithMask", "WithoutMask")
+GENDER_CLASSES = ("Female", "Male")
+
+
+@dataclass(frozen=True, slots=True)
+class Labels:
+    """A face's mask and gender: the decided labels and the models' raw probabilities.
+
+    p_without_mask: the mask model's P(WithoutMask); p_male: P(Male) from the gender model
+    that ran. In a track both are means over frames and the labels come from hysteresis, so
+    the labels are stored, not derived. Every shown probability is derived here, once.
+    """
+
+    mask: bool
+    p_without_mask: float
+    gender: str
+    p_male: float
+
+    @property
+    def p_mask(self) -> float:
+        """P(WithMask)."""
+        return 1.0 - self.p_without_mask
+
+    @property
+    def mask_label(self) -> str:
+        """The mask model's class name for the decided label."""
+        return MASK_CLASSES[0 if self.mask else 1]
+
+    @property
+    def p_mask_label(self) -> float:
+        """Probability of `mask_label`."""
+        return self.p_mask if self.mask else self.p_without_mask
+
+    @property
+    def p_gender(self) -> float:
+        """Probability of the gender shown."""
+        return self.p_male if self.gender == GENDER_CLASSES[1] else 1.0 - self.p_male
+
+    def to_dict(self) -> dict:
+        """The JSON's labels: mask, P(mask), gender and P(gender shown), to 4 digits."""
+        return {
+            "mask": self.mask,
+            "p_mask": round(self.p_mask, 4),
+            "gender": self.gender,
+            "p_gender": round(self.p_gender, 4),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Labels:
+        """Labels back from `to_dict`'s keys (e.g. a track in a video's summary)."""
+        male = data["gender"] == GENDER_CLASSES[1]
+        return cls(
+            data["mask"],
+            1.0 - data["p_mask"],
+            data["gender"],
+            data["p_gender"] if male else 1.0 - data["p_gender"],
+        )
+
+
+_NO_LABELS = dict.fromkeys(("mask", "p_mask", "gender", "p_gender"))
+
 
 @dataclass(slots=True)
 class Face:
@@ -16,10 +79,10 @@ class Face:
 
     box: x1, y1, x2, y2 in pixels of the photo (`xywh` gives x, y, width, height, as the
     JSON does). confidence: the detector's face probability. landmarks: (5, 2) x, y of left
-    eye, right eye, nose, mouth left, mouth right (as seen in the image). mask: whether the
-    face wears a mask, `mask_label` the mask model's class name for it; p_mask: probability
-    of a mask. gender: the gender model's class name, decided by the model that fits the
-    mask decision; p_gender: that model's probability for the gender it reports.
+    eye, right eye, nose, mouth left, mouth right (as seen in the image). labels: the
+    decided mask and gender with the models' raw probabilities (`Labels`; None when only
+    faces were asked for), read as `mask`, `p_mask`, `mask_label`, `gender`, `p_gender` (of
+    the gender shown); the gender comes from the model that fits the mask decision.
     In video (`edge_runtime.tracking`): track_id links a face across frames, the labels
     are the track's (smoothed) and `frame` keeps this frame's own.
     """
@@ -27,13 +90,9 @@ class Face:
     box: np.ndarray
     confidence: float
     landmarks: np.ndarray
-    mask: bool | None = None
-    p_mask: float | None = None
-    gender: str | None = None
-    p_gender: float | None = None
-    mask_label: str | None = None
+    labels: Labels | None = None
     track_id: int | None = None
-    frame: dict | None = None
+    frame: Labels | None = None
 
     @property
     def xywh(self) -> tuple[float, float, float, float]:
@@ -42,11 +101,44 @@ class Face:
         return x1, y1, x2 - x1, y2 - y1
 
     @property
+    def mask(self) -> bool | None:
+        """Whether the face wears a mask."""
+        return None if self.labels is None else self.labels.mask
+
+    @property
+    def gender(self) -> str | None:
+        """The gender shown (a class name of the gender models)."""
+        return None if self.labels is None else self.labels.gender
+
+    @property
+    def p_without_mask(self) -> float | None:
+        """The mask model's P(WithoutMask)."""
+        return None if self.labels is None else self.labels.p_without_mask
+
+    @property
+    def p_male(self) -> float | None:
+        """P(Male) from the gender model that ran."""
+        return None if self.labels is None else self.labels.p_male
+
+    @property
+    def p_mask(self) -> float | None:
+        """P(WithMask)."""
+        return None if self.labels is None else self.labels.p_mask
+
+    @property
+    def p_gender(self) -> float | None:
+        """Probability of the gender shown."""
+        return None if self.labels is None else self.labels.p_gender
+
+    @property
+    def mask_label(self) -> str | None:
+        """The mask model's class name for the mask decision."""
+        return None if self.labels is None else self.labels.mask_label
+
+    @property
     def p_mask_label(self) -> float | None:
-        """Probability of `mask_label`: p_mask for a masked face, 1 - p_mask otherwise."""
-        if self.mask is None or self.p_mask is None:
-            return None
-        return self.p_mask if self.mask else 1.0 - self.p_mask
+        """Probability of `mask_label`."""
+        return None if self.labels is None else self.labels.p_mask_label
 
     def to_dict(self) -> dict:
         """JSON-ready: box as x, y, w, h rounded to 0.1 px, probabilities to 4 digits;
@@ -55,17 +147,12 @@ class Face:
             "box": [round(v, 1) for v in self.xywh],
             "confidence": round(float(self.confidence), 4),
             "landmarks": [[round(float(x), 1), round(float(y), 1)] for x, y in self.landmarks],
-            "mask": self.mask,
-            "p_mask": None if self.p_mask is None else round(self.p_mask, 4),
-            "gender": self.gender,
-            "p_gender": None if self.p_gender is None else round(self.p_gender, 4),
+            **(_NO_LABELS if self.labels is None else self.labels.to_dict()),
         }
         if self.track_id is not None:
             out["track_id"] = self.track_id
         if self.frame is not None:
-            out["frame"] = {
-                k: round(v, 4) if isinstance(v, float) else v for k, v in self.frame.items()
-            }
+            out["frame"] = self.frame.to_dict()
         return out
 
 

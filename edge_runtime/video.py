@@ -8,7 +8,7 @@ import numpy as np
 
 from edge_runtime.sources import Frame
 from edge_runtime.tracking import Tracker
-from edge_runtime.types import Result
+from edge_runtime.types import Labels, Result
 
 
 class Stream:
@@ -105,10 +105,10 @@ def summary_lines(summary: dict) -> list[str]:
             f"({track['start_s']:.1f}-{track['end_s']:.1f} s, {track['frames']} seen)"
         )
         if track["mask"] is not None:
-            p_shown = track["p_mask"] if track["mask"] else 1 - track["p_mask"]
+            labels = Labels.from_dict(track)  # p_gender: the dict's own, of the gender shown
             line += (
-                f"  {'mask' if track['mask'] else 'no mask'} {p_shown:.0%}"
-                f"  {track['gender']} {track['p_gender']:.0%}"
+                f"  {'mask' if labels.mask else 'no mask'} {labels.p_mask_label:.0%}"
+                f"  {labels.gender} {track['p_gender']:.0%}"
             )
         lines.append(line)
     return lines

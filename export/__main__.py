@@ -26,15 +26,19 @@ def main(argv: list[str] | None = None) -> int:
         "--thresholds",
         type=float,
         nargs=3,
-        default=(0.6, 0.7, 0.8),
+        default=None,
         metavar=("PNET", "RNET", "ONET"),
-        help="the detector's default thresholds, stored in the manifest (0.6 0.7 0.8)",
+        help="the detector's default thresholds, stored in the manifest (default: keep its "
+        "own; a detector new to the manifest takes the reference's 0.6 0.7 0.8)",
     )
     p_pnet = sub.add_parser("pnet", help="the student P-Net of a `python -m train pnet` run")
     p_pnet.add_argument("--run", type=Path, required=True, help="run folder of train pnet")
     p_pnet.add_argument("--models", type=Path, default=DEFAULT_MODELS_DIR, help="models folder")
     p_pnet.add_argument(
-        "--threshold", type=float, default=0.6, help="its face threshold, in the manifest (0.6)"
+        "--threshold",
+        type=float,
+        default=0.6,
+        help="its face threshold: the detector's P-Net threshold in the manifest (0.6)",
     )
     p_pnet.add_argument(
         "--large-faces",
@@ -73,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "detector":
         from export.mtcnn import export_finetuned
 
-        for path in export_finetuned(args.run, args.models, tuple(args.thresholds)):
+        for path in export_finetuned(args.run, args.models, args.thresholds):
             print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB)")
     elif args.command == "pnet":
         from export.mtcnn import export_student_pnet
@@ -90,7 +94,11 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(
             json.dumps(
-                {"file": str(args.out), "bytes": entry["bytes"], "parity": entry["parity"]},
+                {
+                    "file": str(args.out),
+                    "bytes": entry.model.bytes,
+                    "parity": entry.model.provenance["parity"],
+                },
                 indent=2,
             )
         )

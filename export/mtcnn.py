@@ -11,10 +11,20 @@ explicit input signature and converted with `from_function`.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from importlib.metadata import version
 from pathlib import Path
 
-from edge_runtime.manifest import write_entry
+from edge_runtime.detectors import REFERENCE_THRESHOLDS
+from edge_runtime.manifest import (
+    DetectorEntry,
+    LargeFaces,
+    ModelFile,
+    ReferenceBox,
+    TensorSpec,
+    update_detector,
+    write_entry,
+)
 from export.onnx_graph import fuse_prelu
 from train.mtcnn_networks import NETWORKS, keras_network
 
@@ -28,15 +38,15 @@ def export_network(
     models_dir: Path,
     weights_file: Path | None = None,
     variant: str = "mtcnn",
-    extra: dict | None = None,
+    training: dict | None = None,
     model=None,
     derived: str = "finetuned_from",
-) -> Path:
-    """Convert one MTCNN network to models_dir/<variant>/<name>.onnx, listed in the manifest
-    as <variant>_<name>. weights_file: Keras weights of a fine-tuned run instead of the
-    package's own; extra: more manifest fields (e.g. thresholds, metrics); model: another
-    Keras network with the same inputs and outputs (the student P-Net), weights loaded;
-    derived: how a weights_file relates to the package's weights, in the manifest."""
+) -> ModelFile:
+    """Convert one MTCNN network to models_dir/<variant>/<name>.onnx; returns its manifest
+    file entry (the caller lists it under its detector). weights_file: Keras weights of a
+    fine-tuned run instead of the package's own; training: its run's numbers, kept as
+    provenance; model: another Keras network with the same inputs and outputs (the student
+    P-Net), weights loaded; derived: how a weights_file relates to the package's weights."""
     import onnx
     import tensorflow as tf
     import tf2onnx
@@ -62,48 +72,49 @@ def export_network(
     source = {"package": "mtcnn", "version": version("mtcnn"), "weights": weights}
     if weights_file is not None:
         source = {derived: source, "weights": Path(weights_file).name}
-    write_entry(
+    converter = {"tf2onnx": tf2onnx.__version__, "tensorflow": tf.__version__, "opset": OPSET}
+    provenance = {"source": source, "converter": converter}
+    if training is not None:
+        provenance["training"] = training
+    return ModelFile.hashed(
         models_dir,
-        f"{variant}_{name}",
-        {
-            "file": f"{variant}/{name}.onnx",
-            "kind": "mtcnn_stage",
-            "input": {"name": "input", "shape": onnx_input_shape(proto), "dtype": "float32"},
-            "outputs": list(output_names),
-            "preprocessing": PREPROCESSING,
-            "source": source,
-            "converter": {
-                "tf2onnx": tf2onnx.__version__,
-                "tensorflow": tf.__version__,
-                "opset": OPSET,
-            },
-            **(extra or {}),
-        },
+        f"{variant}/{name}.onnx",
+        TensorSpec("input", tuple(onnx_input_shape(proto)), "float32"),
+        tuple(output_names),
+        PREPROCESSING,
+        provenance,
     )
-    return out
 
 
 def export_finetuned(
-    run: Path, models_dir: Path, thresholds: tuple[float, float, float]
+    run: Path, models_dir: Path, thresholds: tuple[float, float, float] | None = None
 ) -> list[Path]:
-    """R-Net and O-Net of a `python -m train detector` run as the "finetuned" detector.
+    """R-Net and O-Net of a `python -m train detector` run into the "finetuned" detector's
+    entry, with how the reference MTCNN would draw its boxes (for the classifiers' crops).
 
-    The detector's thresholds (P-Net, R-Net, O-Net) and how the reference MTCNN would draw
-    its boxes (for the classifiers' crops) are stored with its O-Net entry.
+    thresholds (P-Net, R-Net, O-Net) replace the detector's; None keeps them. Its P-Net
+    stays (a detector new to the manifest takes the reference one, and its thresholds).
     """
-    paths = []
+    networks = {}
     for name in ("rnet", "onet"):
         metrics = json.loads((run / name / "metrics.json").read_text())
         keys = ("started_from", "train_windows", "before", "after")
-        extra = {"training": {k: metrics[k] for k in keys if k in metrics}}
-        if name == "onet":
-            extra["thresholds"] = list(thresholds)
-            samples = json.loads((run / "samples.json").read_text())
-            extra["reference_box"] = samples["reference_box"]
-        paths.append(
-            export_network(name, models_dir, run / name / f"{name}.weights.h5", "finetuned", extra)
+        training = {k: metrics[k] for k in keys if k in metrics}
+        weights = run / name / f"{name}.weights.h5"
+        networks[name] = export_network(name, models_dir, weights, "finetuned", training)
+    box = json.loads((run / "samples.json").read_text())["reference_box"]
+    reference_box = ReferenceBox(tuple(box["shift"]), tuple(box["scale"]), box["faces"])
+
+    def change(detector: DetectorEntry) -> DetectorEntry:
+        return replace(
+            detector,
+            **networks,
+            thresholds=tuple(thresholds or detector.thresholds),
+            reference_box=reference_box,
         )
-    return paths
+
+    update_detector(models_dir, "finetuned", change)
+    return [Path(models_dir) / model.file for model in networks.values()]
 
 
 def export_student_pnet(
@@ -123,10 +134,21 @@ def export_student_pnet(
     weights = run / "pnet.weights.h5"
     model.load_weights(weights)
     training = {k: metrics[k] for k in ("widths", "params", "train_tiles", "val")}
-    extra = {"threshold": threshold, "pyramid": metrics["pyramid"], "training": training}
-    if large_faces:
-        extra["large_faces"] = {"from_px": large_faces[0], "threshold": large_faces[1]}
-    return export_network("pnet", models_dir, weights, "finetuned", extra, model, "distilled_from")
+    pnet = export_network(
+        "pnet", models_dir, weights, "finetuned", training, model, "distilled_from"
+    )
+
+    def change(detector: DetectorEntry) -> DetectorEntry:
+        return replace(
+            detector,
+            pnet=pnet,
+            thresholds=(threshold, *detector.thresholds[1:]),
+            pyramid=metrics["pyramid"],
+            large_faces=LargeFaces(*large_faces) if large_faces else None,
+        )
+
+    update_detector(models_dir, "finetuned", change)
+    return Path(models_dir) / pnet.file
 
 
 def onnx_input_shape(proto) -> list[int | None]:
@@ -136,5 +158,12 @@ def onnx_input_shape(proto) -> list[int | None]:
 
 
 def export_all(models_dir: Path) -> list[Path]:
-    """Export P-Net, R-Net and O-Net; returns the written paths."""
-    return [export_network(name, models_dir) for name in NETWORKS]
+    """Export P-Net, R-Net and O-Net as the reference "mtcnn" detector (its thresholds,
+    the area pyramid); returns the written paths."""
+    networks = {name: export_network(name, models_dir) for name in NETWORKS}
+    write_entry(
+        models_dir,
+        "mtcnn",
+        DetectorEntry(**networks, thresholds=REFERENCE_THRESHOLDS, pyramid="area"),
+    )
+    return [Path(models_dir) / model.file for model in networks.values()]

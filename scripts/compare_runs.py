@@ -20,6 +20,8 @@ import json
 import sys
 from pathlib import Path
 
+from edge_runtime.types import Labels
+
 CLASSIFIER_PROBABILITIES = ("p_mask", "p_male")
 
 
@@ -30,8 +32,7 @@ def read_run(path: Path) -> dict[str, dict]:
     for record in records:
         for face in record["faces"]:
             if face.get("p_gender") is not None:
-                male = face["gender"] == "Male"
-                face["p_male"] = face["p_gender"] if male else 1 - face["p_gender"]
+                face["p_male"] = Labels.from_dict(face).p_male
     return {Path(r["path"]).name: r for r in records}
 
 
@@ -101,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             worst["classifiers"] = max(
                 [worst["classifiers"]] + [abs(a[k] - b[k]) for k in CLASSIFIER_PROBABILITIES]
             )
-            label = f"{'WithMask' if a['mask'] else 'WithoutMask'} {a['gender']}"
+            label = f"{Labels.from_dict(a).mask_label} {a['gender']}"
             relabelled = [k for k in ("mask", "gender") if a.get(k) != b.get(k)]
             verdict = "; ".join(problems) if problems else "same"
             if relabelled and not problems:

@@ -39,7 +39,7 @@ def shared_data() -> Path:
 def detector():
     from edge_runtime.mtcnn import MTCNN
 
-    return MTCNN()
+    return MTCNN(detector="mtcnn")
 
 
 def kill_when(command: list[str], ready: Callable[[], bool], what: str) -> None:

@@ -152,7 +152,9 @@ def test_a_job_killed_half_way_resumes_without_duplicates(tmp_path: Path):
     assert_same_tables(once, out)
 
 
-# Ray: a real local cluster of 2 CPUs, started by each job as a user's job starts it.
+# Ray: a real local cluster of 2 CPUs, started by the job as a user's job starts it (the
+# killed actor and killed driver test), or joined by the job (--ray=ADDRESS) where the test
+# holds one for its own Ray Data pipeline as well.
 
 
 def scenes(tmp_path: Path, count: int) -> Path:
@@ -168,25 +170,37 @@ def scenes(tmp_path: Path, count: int) -> Path:
     return folder
 
 
+@pytest.fixture(scope="module")
+def scene_job(tmp_path_factory) -> tuple[Path, Path, subprocess.CompletedProcess]:
+    """`scenes(..., 24)` (26 photos, a corrupt file, a video) and the in-process job's tables
+    of it: the reference both Ray tests compare with, run once."""
+    pytest.importorskip("ray")
+    tmp = tmp_path_factory.mktemp("ray_scenes")
+    folder = scenes(tmp, 24)
+    local = batch(str(folder), "--out", str(tmp / "local"))
+    return folder, tmp / "local", local
+
+
 @pytest.mark.slow
 @pytest.mark.shared_data
-def test_ray_job_equals_the_in_process_job(tmp_path: Path):
-    pytest.importorskip("ray")
-    folder = scenes(tmp_path, 30)
-    local = batch(str(folder), "--out", str(tmp_path / "local"))
-    on_ray = batch(str(folder), "--out", str(tmp_path / "ray"), "--ray")
-    assert on_ray.returncode == local.returncode == 1, on_ray.stderr[-2000:]  # the corrupt file
-    assert summary_of(on_ray.stdout)["inputs"] == summary_of(local.stdout)["inputs"] > 30
-    assert_same_tables(tmp_path / "local", tmp_path / "ray")
-
-    # The public pieces in a Ray Data pipeline of a user's own (docs/scale.md).
+def test_ray_job_equals_the_in_process_job(scene_job, tmp_path: Path):
     import ray
 
     from edge_runtime.batch import PipelineActor, decoded_rows
 
-    photos = sorted(str(p) for p in folder.glob("*.jpg") if p.name != "corrupt.jpg")[:6]
+    folder, reference, local = scene_job
     ray.init(num_cpus=2, log_to_driver=False)
     try:
+        # The job joins the cluster this test holds for its own pipeline below (a cluster
+        # start less); the survival test's jobs start their own.
+        address = ray.get_runtime_context().gcs_address
+        on_ray = batch(f"--ray={address}", str(folder), "--out", str(tmp_path / "ray"))
+        assert on_ray.returncode == local.returncode == 1, on_ray.stderr[-2000:]  # corrupt file
+        assert summary_of(on_ray.stdout)["inputs"] == summary_of(local.stdout)["inputs"] > 30
+        assert_same_tables(reference, tmp_path / "ray")
+
+        # The public pieces in a Ray Data pipeline of a user's own (docs/scale.md).
+        photos = sorted(str(p) for p in folder.glob("*.jpg") if p.name != "corrupt.jpg")[:6]
         ds = ray.data.from_items([{"source": p} for p in photos])
         ds = ds.flat_map(decoded_rows, num_cpus=0, concurrency=2)  # the actors take the CPUs
         ds = ds.map_batches(
@@ -199,7 +213,7 @@ def test_ray_job_equals_the_in_process_job(tmp_path: Path):
         records = [json.loads(row["record"]) for row in ds.iter_rows()]
     finally:
         ray.shutdown()
-    faces, inputs = rows_by_key(tmp_path / "local")
+    faces, inputs = rows_by_key(reference)
     assert sorted(r["source"] for r in records) == photos
     for record in records:
         assert record["faces"] == inputs[(record["source"], None)]["faces"]
@@ -212,11 +226,8 @@ def test_ray_job_equals_the_in_process_job(tmp_path: Path):
 
 @pytest.mark.slow
 @pytest.mark.shared_data
-def test_ray_job_survives_a_killed_actor_and_a_killed_driver(tmp_path: Path):
-    pytest.importorskip("ray")
-    folder = scenes(tmp_path, 24)
-    reference = tmp_path / "reference"
-    batch(str(folder), "--out", str(reference))
+def test_ray_job_survives_a_killed_actor_and_a_killed_driver(scene_job, tmp_path: Path):
+    folder, reference, _ = scene_job
 
     out = tmp_path / "killed_actor"
     command = [

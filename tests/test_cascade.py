@@ -14,9 +14,10 @@ from PIL import Image
 
 from edge_runtime.__main__ import main
 from edge_runtime.boxes import face_size
+from edge_runtime.cascade import Cascade
 from edge_runtime.image_io import load_image
-from edge_runtime.manifest import DEFAULT_MODELS_DIR
-from edge_runtime.types import Result
+from edge_runtime.manifest import DEFAULT_MODELS_DIR, ModelIntegrityError
+from edge_runtime.types import Face, Labels, Result
 from tests.conftest import DATA, TEST_DATA, needs_shared
 from train.voc import match, read_voc
 
@@ -40,6 +41,60 @@ def test_seed_photos_get_the_labels_their_names_say(pipeline, path: Path):
     face = faces[0]
     assert face.mask == ("with_mask" in path.name)
     assert face.gender == ("Male" if path.name.startswith("male") else "Female")
+
+
+@pytest.mark.parametrize("path", SEED_CASES, ids=lambda p: p.stem)
+def test_a_face_keeps_the_raw_probabilities_and_its_json_is_as_before(pipeline, path: Path):
+    """The labels follow the cascade's rule on the models' outputs, every shown probability
+    is derived from them, and the JSON is what the cascade wrote when it stored P(mask) and
+    P(gender shown), computed from the float32 outputs."""
+    (face,) = pipeline(path).faces
+    cascade = pipeline.cascade
+    assert face.mask == (face.p_without_mask <= cascade.mask.threshold)
+    assert face.gender == (
+        "Male" if face.p_male > cascade.gender[face.mask].threshold else "Female"
+    )
+    assert face.p_mask == 1 - face.p_without_mask and face.mask_label == face.labels.mask_label
+    assert face.p_gender == (face.p_male if face.gender == "Male" else 1 - face.p_male)
+    assert face.p_mask_label == (face.p_mask if face.mask else face.p_without_mask)
+    p_without, p_male = np.float32(face.p_without_mask), np.float32(face.p_male)
+    before = {
+        "mask": bool(p_without <= cascade.mask.threshold),
+        "p_mask": round(float(1.0 - p_without), 4),
+        "gender": face.gender,
+        "p_gender": round(float(p_male if face.gender == "Male" else 1.0 - p_male), 4),
+    }
+    data = face.to_dict()
+    assert list(data) == ["box", "confidence", "landmarks", "mask", "p_mask", "gender", "p_gender"]
+    assert {key: data[key] for key in before} == before
+
+
+def test_labels_derive_every_shown_probability_from_the_raw_ones():
+    masked, unmasked = Labels(True, 0.25, "Female", 0.375), Labels(False, 0.875, "Male", 0.625)
+    assert (masked.p_mask, masked.mask_label, masked.p_mask_label) == (0.75, "WithMask", 0.75)
+    assert (unmasked.p_mask, unmasked.p_mask_label) == (0.125, 0.875)
+    assert unmasked.mask_label == "WithoutMask"
+    assert (masked.p_gender, unmasked.p_gender) == (0.625, 0.625)
+    assert masked.to_dict() == {"mask": True, "p_mask": 0.75, "gender": "Female", "p_gender": 0.625}
+    assert Labels.from_dict(masked.to_dict()) == masked
+    assert Labels.from_dict(unmasked.to_dict()) == unmasked
+    bare = Face(np.zeros(4), 0.9, np.zeros((5, 2))).to_dict()
+    assert [bare[k] for k in ("mask", "p_mask", "gender", "p_gender")] == [None] * 4
+
+
+def test_a_manifest_that_names_the_classes_otherwise_is_refused(tmp_path: Path):
+    """The runtime reads each output as P(WithoutMask) or P(Male): swapped class names in
+    the manifest would swap every label, so the cascade refuses them."""
+    models = tmp_path / "models"
+    models.mkdir()
+    for item in DEFAULT_MODELS_DIR.iterdir():
+        if item.name != "manifest.json":
+            (models / item.name).symlink_to(item)
+    manifest = json.loads((DEFAULT_MODELS_DIR / "manifest.json").read_text())
+    manifest["models"]["gender_unmasked"]["class_names"] = ["Male", "Female"]
+    (models / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelIntegrityError, match="'gender_unmasked' has class_names"):
+        Cascade(models)
 
 
 def test_group_photo_yields_every_face_of_40_px_and_more(pipeline):

@@ -99,7 +99,7 @@ def test_tampered_model_is_refused(tmp_path: Path):
     with open(models / "mtcnn" / "rnet.onnx", "ab") as f:
         f.write(b"\0")
     with pytest.raises(ModelIntegrityError, match=r"rnet\.onnx has sha256"):
-        MTCNN(models)
+        MTCNN(models, detector="mtcnn")
 
 
 def test_import_does_not_pull_tensorflow():
@@ -204,11 +204,11 @@ def test_a_close_up_whose_face_runs_past_the_frame_is_found(share: float):
 
 
 def test_a_large_min_face_on_a_small_photo_skips_levels_below_the_window():
-    """A 128 px photo with min_face_size 40 once gave P-Net a level smaller than its 12 px
+    """A 128 px photo with min_face 40 once gave P-Net a level smaller than its 12 px
     window (an ONNX Runtime error); those levels are left out now."""
     from edge_runtime.mtcnn import MTCNN
 
     small = cv2.resize(load_image(TEST_DATA / "male_image_with_mask.jpg"), (128, 128))
     for min_face in (40, 100, 200):
-        found = MTCNN(detector="finetuned", min_face_size=min_face).detect(small)
+        found = MTCNN(detector="finetuned", min_face=min_face).detect(small)
         assert len(found) <= 1

@@ -11,6 +11,7 @@ import pytest
 from edge_runtime import Pipeline, load_image
 from edge_runtime.__main__ import main
 from edge_runtime.draw import draw, face_caption, overlap_area, place_labels
+from edge_runtime.types import Face, Labels
 from tests.conftest import DATA, TEST_DATA, needs_shared
 
 PHOTO = TEST_DATA / "female_image_with_mask.jpg"
@@ -26,6 +27,15 @@ def test_caption_numbers_the_face_and_names_its_labels(pipeline):
     assert face_caption(face, 1).startswith("1 WithMask ")
     assert face_caption(face, 3, detail=1) == f"3 {face.gender[0]}"
     assert face_caption(face, 3, detail=0) == "3"
+
+
+def test_caption_shows_the_probability_of_each_label_shown():
+    box, landmarks = np.array([10, 10, 70, 70], float), np.zeros((5, 2))
+    masked = Face(box, 0.99, landmarks, Labels(True, 0.004, "Female", 0.3))
+    unmasked = Face(box, 0.99, landmarks, Labels(False, 0.9, "Male", 0.8), track_id=7)
+    assert face_caption(masked, 1) == "1 WithMask 100% Female 70%"
+    assert face_caption(unmasked, 2) == "2 #7 WithoutMask 90% Male 80%"
+    assert face_caption(Face(box, 0.97, landmarks), 3) == "3 face 97%"
 
 
 def test_labels_of_a_crowd_hide_nothing_and_stay_inside(pipeline):

@@ -33,12 +33,22 @@ def prepared(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def trained(prepared: Path) -> Path:
-    from train.fit import FitConfig, fit
-
+def resumed(prepared: Path) -> tuple[Path, list[int], bool]:
+    """The one full training run the tests share (an EfficientNetV2S fit costs minutes on two
+    CPUs): `python -m train fit` for 2 epochs, SIGKILLed once it has logged an epoch and run
+    again to the end. Returns the run folder, the epochs the killed process had logged and
+    whether it had left a backup to resume from."""
     run = prepared.parent / "run"
-    fit(FitConfig(task="mask", data=prepared, out=run, epochs=1, batch_size=8, patience=1))
-    return run
+    done = kill_after_first_epoch(fit_command(prepared, run, 2), run / "history.csv")
+    had_backup = (run / "backup").exists()
+    subprocess.run(fit_command(prepared, run, 2), cwd=ROOT, check=True, capture_output=True)
+    return run, done, had_backup
+
+
+@pytest.fixture(scope="module")
+def trained(resumed: tuple[Path, list[int], bool]) -> Path:
+    """The finished run folder that export, calibration and the packed run compare with."""
+    return resumed[0]
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -112,7 +122,7 @@ def test_synthetic_mask_covers_mouth_not_eyes():
     from train.synthetic_mask import draw_mask
 
     image = load_image(TEST_DATA / "female_image_without_mask.jpg")
-    box, marks, found = main_face(MTCNN(), image)
+    box, marks, found = main_face(MTCNN(detector="mtcnn"), image)
     masked = draw_mask(image, marks, box, np.random.default_rng(1))
     changed = np.abs(masked.astype(int) - image).sum(axis=2) > 30
     mouth = np.round(marks[3:].mean(axis=0)).astype(int)
@@ -132,7 +142,7 @@ def test_real_mask_templates_cover_nose_and_mouth_not_eyes(mirrored: bool):
     image = load_image(TEST_DATA / "female_image_without_mask.jpg")  # tilted, turned a bit
     if mirrored:
         image = np.ascontiguousarray(image[:, ::-1])
-    _, marks, found = main_face(MTCNN(), image)
+    _, marks, found = main_face(MTCNN(detector="mtcnn"), image)
     assert found
     eye_dist = float(np.linalg.norm(marks[1] - marks[0]))
     for seed in range(8):
@@ -177,7 +187,7 @@ def test_fit_writes_model_metrics_and_pictures(trained: Path):
 
 @pytest.mark.slow
 def test_export_passes_gate_and_is_listed(trained: Path, prepared: Path, tmp_path: Path):
-    from edge_runtime.manifest import verified_model
+    from edge_runtime.manifest import verified_classifier
     from export.classifier import export_classifier
 
     entry = export_classifier(trained / "model.keras", prepared, tmp_path / "mask.onnx")
@@ -188,12 +198,13 @@ def test_export_passes_gate_and_is_listed(trained: Path, prepared: Path, tmp_pat
         name="mask_fp16",
         weights="float16",
     )
-    assert entry["parity"]["float32"]["label_agreement"] == 1.0
-    assert entry["parity"]["float32"]["max_abs_dp"] <= 1e-4
-    assert half["parity"]["float16_weights"]["label_agreement"] >= 0.999
-    assert half["bytes"] < 0.6 * entry["bytes"]
-    _, listed = verified_model(tmp_path, "mask")
-    assert listed["class_names"] == ["WithMask", "WithoutMask"] and listed["sha256"]
+    parity = entry.model.provenance["parity"]
+    assert parity["float32"]["label_agreement"] == 1.0
+    assert parity["float32"]["max_abs_dp"] <= 1e-4
+    assert half.model.provenance["parity"]["float16_weights"]["label_agreement"] >= 0.999
+    assert half.model.bytes < 0.6 * entry.model.bytes
+    _, listed = verified_classifier(tmp_path, "mask")
+    assert listed.class_names == ("WithMask", "WithoutMask") and listed == entry
 
     from benchmarks.accuracy import compare_variants
 
@@ -231,8 +242,8 @@ def test_calibrate_then_export_carries_threshold_and_flip(
     labels["flip"] = True  # exported with flip averaging, whatever was chosen
     (run / "labels.json").write_text(json.dumps(labels))
     entry = export_classifier(run / "model.keras", prepared, tmp_path / "m" / "mask.onnx")
-    assert entry["test_time_flip"] is True and entry["threshold"] == chosen["threshold"]
-    assert entry["parity"]["float32"]["label_agreement"] == 1.0
+    assert entry.test_time_flip is True and entry.threshold == chosen["threshold"]
+    assert entry.model.provenance["parity"]["float32"]["label_agreement"] == 1.0
     classifier = Classifier(tmp_path / "m", "mask")
     crops = np.random.default_rng(0).integers(0, 256, (3, SIZE, SIZE, 3), dtype=np.uint8)
     single = classifier._run(crops.astype(np.float32))
@@ -263,14 +274,11 @@ def fit_command(data: Path, run: Path, epochs: int, *extra: str) -> list[str]:
 
 
 @pytest.mark.slow
-def test_killed_training_resumes_from_last_epoch(prepared: Path, tmp_path: Path):
-    run = tmp_path / "resume"
-    done = kill_after_first_epoch(fit_command(prepared, run, 3), run / "history.csv")
-    assert done and len(done) < 3 and (run / "backup").exists()
-
-    subprocess.run(fit_command(prepared, run, 3), cwd=ROOT, check=True, capture_output=True)
+def test_killed_training_resumes_from_last_epoch(resumed: tuple[Path, list[int], bool]):
+    run, done, had_backup = resumed  # killed after its first epoch of 2, then run again
+    assert done and len(done) < 2 and had_backup
     epochs = logged_epochs(run / "history.csv")
-    assert epochs == [0, 1, 2], f"expected a continuation after epoch {done[-1]}, got {epochs}"
+    assert epochs == [0, 1], f"expected a continuation after epoch {done[-1]}, got {epochs}"
 
 
 @pytest.mark.slow

@@ -13,6 +13,7 @@ import sys
 import numpy as np
 import pytest
 
+from edge_runtime.manifest import read_manifest
 from tests.conftest import DATA, ROOT, needs_shared
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared_data]
@@ -53,9 +54,9 @@ def test_int8_models_agree_on_an_avx2_cpu_without_vnni():
     native = probabilities([], stride)
     haswell = probabilities([qemu, "-cpu", "Haswell"], stride)
     assert not haswell["avx512"], "the emulated CPU should have AVX2 only"
-    manifest = json.loads((ROOT / "models" / "manifest.json").read_text())["models"]
+    manifest = read_manifest(ROOT / "models")
     for name in ("mask", "gender_unmasked"):
-        threshold = manifest[name]["threshold"]
+        threshold = manifest.classifier(name).threshold
         ours, theirs = np.array(native[name]), np.array(haswell[name])
         assert len(ours) >= 90
         assert np.abs(ours - theirs).max() <= MAX_DP, name

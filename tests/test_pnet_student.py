@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from edge_runtime.image_io import load_image
-from edge_runtime.manifest import DEFAULT_MODELS_DIR, read_manifest
+from edge_runtime.manifest import DEFAULT_MODELS_DIR, LargeFaces, read_manifest
 from tests.conftest import DATA, ROOT, needs_shared
 
 pytestmark = pytest.mark.shared_data
@@ -98,9 +98,12 @@ def test_exported_student_matches_keras_and_runs_in_the_detector(run: Path, tmp_
     models = tmp_path / "models"
     shutil.copytree(DEFAULT_MODELS_DIR, models)
     path = export_student_pnet(run, models, threshold=0.55, large_faces=(80, 0.35))
-    entry = read_manifest(models)["models"]["finetuned_pnet"]
-    assert entry["threshold"] == 0.55 and entry["source"]["distilled_from"]["package"] == "mtcnn"
-    assert entry["large_faces"] == {"from_px": 80, "threshold": 0.35}
+    entry = read_manifest(models).detector("finetuned")
+    assert entry.thresholds[0] == 0.55 and entry.pyramid == "chained"
+    assert entry.pnet.provenance["source"]["distilled_from"]["package"] == "mtcnn"
+    assert entry.large_faces == LargeFaces(80, 0.35)
+    shipped = read_manifest(DEFAULT_MODELS_DIR).detector("finetuned")
+    assert (entry.rnet, entry.onet) == (shipped.rnet, shipped.onet)  # kept
 
     level = pyramid_level(normalize(load_image(annotated_photo().image)), 0.3)
     keras_student = student_pnet()

@@ -95,12 +95,31 @@ def test_bad_inputs_get_a_one_line_4xx(server: str):
     Image.new("L", (3000, 2000)).save(big, "PNG")  # 6 MP in a few KB: refused by its header
     assert_error(post(big.getvalue()), 413, "image too large")
     assert_error(post(b"\xff" * (3 * 2**20)), 413, "over the limit")
-    refused = httpx.post(f"{server}/v1/predict?threshold=0.99", content=PHOTO.read_bytes())
-    assert_error(refused, 422, "unknown query parameter(s): threshold")
+    refused = httpx.post(f"{server}/v1/predict?face_threshold=0.9", content=PHOTO.read_bytes())
+    assert_error(refused, 422, "unknown query parameter face_threshold")
+    fixed = httpx.post(f"{server}/v1/predict?detector=mtcnn", content=PHOTO.read_bytes())
+    assert_error(fixed, 422, "detector: set when the pipeline is built")
+    assert_error(httpx.post(f"{server}/v1/predict?threshold=high", content=b"x"), 422, "float")
+    assert_error(httpx.post(f"{server}/v1/predict?threshold=2", content=b"x"), 422, "0..1")
+    assert_error(httpx.post(f"{server}/v1/predict?max_side=0", content=b"x"), 422, "at most")
+    assert_error(httpx.post(f"{server}/v1/predict?min_face=0.001", content=b"x"), 422, "at least")
     form = httpx.post(f"{server}/v1/predict", files={"other": ("a.jpg", b"x", "image/jpeg")})
     assert_error(form, 400, "without a `file` field")
     assert_error(httpx.post(f"{server}/v1/predict?annotated=maybe", content=b"x"), 422, "bool")
     assert_error(httpx.get(f"{server}/v1/stream"), 404, "no camera")
+
+
+def test_options_per_request_change_that_request_only(server: str):
+    from edge_runtime import Pipeline
+
+    photo = PHOTO.read_bytes()  # one face of about 200 px in 260 px: none of 1000 px
+    large_only = httpx.post(f"{server}/v1/predict?min_face=1000", content=photo).json()
+    assert large_only["faces"] == Pipeline().run(PHOTO, min_face=1000).to_dict()["faces"] == []
+    plain = httpx.post(f"{server}/v1/predict", content=photo).json()
+    assert len(plain["faces"]) == 1 and plain["faces"][0]["mask"] is True
+    faces_only = httpx.post(f"{server}/v1/predict?faces_only=true", content=photo).json()
+    assert faces_only["faces"][0]["box"] == plain["faces"][0]["box"]
+    assert faces_only["faces"][0]["mask"] is None
 
 
 def test_twenty_requests_at_once_are_each_answered_right(server: str):
@@ -121,17 +140,30 @@ def test_twenty_requests_at_once_are_each_answered_right(server: str):
 
 
 def test_models_health_and_openapi(server: str):
-    manifest = json.loads((ROOT / "models" / "manifest.json").read_text())["models"]
+    from edge_runtime.manifest import read_manifest
+
+    manifest = read_manifest(ROOT / "models")
     models = httpx.get(f"{server}/v1/models").json()
+    # One item per ONNX file: a classifier by its name, a detector's networks as
+    # <detector>_<network>, each with the threshold it is used at.
     assert {m["name"]: m["sha256"] for m in models} == {
-        name: entry["sha256"] for name, entry in manifest.items()
+        name if len(entry.files) == 1 else f"{name}_{net}": model.sha256
+        for name, entry in manifest.models.items()
+        for net, model in zip(("pnet", "rnet", "onet"), entry.files, strict=False)
     }
     mask = next(m for m in models if m["name"] == "mask")
     assert mask["input_shape"][1:3] == [64, 64] and mask["version"] == mask["sha256"][:12]
+    assert mask["class_names"] == ["WithMask", "WithoutMask"] and mask["kind"] == "classifier"
+    onet = next(m for m in models if m["name"] == "finetuned_onet")
+    assert onet["detector"] == "finetuned" and onet["input_shape"] == [None, 3, 48, 48]
+    assert onet["threshold"] == manifest.detector("finetuned").thresholds[2]
     health = httpx.get(f"{server}/health").json()
     assert health["status"] == "ok" and health["served"] >= 0
+    assert health["options"]["max_pixels"] == 4_000_000 and health["options"]["min_face"] == 20
     paths = httpx.get(f"{server}/openapi.json").json()["paths"]
     assert "/v1/predict" in paths and "multipart/form-data" in json.dumps(paths["/v1/predict"])
+    parameters = {p["name"] for p in paths["/v1/predict"]["post"]["parameters"]}
+    assert parameters == {"annotated", "min_face", "max_side", "threshold", "faces_only"}
 
 
 def test_a_full_queue_answers_503_not_a_backlog():

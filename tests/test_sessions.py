@@ -27,19 +27,20 @@ def crops() -> np.ndarray:
     return np.concatenate(batch)
 
 
-def probabilities(crops: np.ndarray) -> np.ndarray:
-    return Classifier(DEFAULT_MODELS_DIR, "mask").predict(crops)
+def probabilities(crops: np.ndarray, name: str = "mask") -> np.ndarray:
+    return Classifier(DEFAULT_MODELS_DIR, name).predict(crops)
 
 
-def test_a_cached_graph_answers_as_a_fresh_session(tmp_path: Path, monkeypatch, crops):
+@pytest.mark.parametrize("name", ["mask", "gender_masked", "gender_unmasked"])
+def test_a_cached_graph_answers_as_a_fresh_session(tmp_path: Path, monkeypatch, crops, name):
     monkeypatch.setenv("EDGE_ORT_CACHE", "off")
-    fresh = probabilities(crops)
+    fresh = probabilities(crops, name)
     monkeypatch.setenv("EDGE_ORT_CACHE", str(tmp_path))
-    saving = probabilities(crops)
-    (saved,) = tmp_path.glob("mask-*.onnx")
-    stamp = saved.with_suffix(".sha256")
+    saving = probabilities(crops, name)
+    (saved,) = tmp_path.glob(f"{name}-*.ort")
+    stamp = saved.with_name(saved.name + ".sha256")
     assert stamp.is_file() and not list(tmp_path.glob("*partial*"))
-    loaded = probabilities(crops)  # a new session, from the saved graph
+    loaded = probabilities(crops, name)  # a new session, from the saved graph
     np.testing.assert_allclose(saving, fresh, atol=1e-6)
     np.testing.assert_allclose(loaded, fresh, atol=1e-6)
 
@@ -51,12 +52,13 @@ def test_a_damaged_cache_is_rebuilt_and_an_unwritable_one_skipped(
     fresh = probabilities(crops)
     monkeypatch.setenv("EDGE_ORT_CACHE", str(tmp_path))
     probabilities(crops)
-    (saved,) = tmp_path.glob("mask-*.onnx")
+    (saved,) = tmp_path.glob("mask-*.ort")
     data = bytearray(saved.read_bytes())
     data[len(data) // 2] ^= 0xFF
     saved.write_bytes(bytes(data))
     np.testing.assert_allclose(probabilities(crops), fresh, atol=1e-6)
-    assert saved.with_suffix(".sha256").read_text().strip() == sha256_of(saved)  # rebuilt
+    stamp = saved.with_name(saved.name + ".sha256")
+    assert stamp.read_text().strip() == sha256_of(saved)  # rebuilt
     blocked = tmp_path / "a_file"
     blocked.write_text("not a folder")
     monkeypatch.setenv("EDGE_ORT_CACHE", str(blocked / "ort"))

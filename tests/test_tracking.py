@@ -9,26 +9,18 @@ import numpy as np
 import pytest
 
 from edge_runtime.tracking import Tracker, flips
-from edge_runtime.types import Face
+from edge_runtime.types import Face, Labels
+from edge_runtime.video import summary_lines
 from tests.conftest import two_person_video
 
 MASK_T, GENDER_T = 0.5, {True: 0.465, False: 0.555}
 
 
 def face(x: float, y: float, mask: bool = False, p_mask: float = 0.1, male: float = 0.9) -> Face:
-    """A 60 px face at x, y with the cascade's fields (p_gender: of the gender shown)."""
-    threshold = GENDER_T[mask]
-    gender = "Male" if male > threshold else "Female"
-    return Face(
-        np.array([x, y, x + 60, y + 60], float),
-        0.99,
-        np.zeros((5, 2)),
-        mask,
-        p_mask,
-        gender,
-        male if gender == "Male" else 1 - male,
-        "WithMask" if mask else "WithoutMask",
-    )
+    """A 60 px face at x, y with the cascade's labels: P(mask) `p_mask`, P(Male) `male`."""
+    gender = "Male" if male > GENDER_T[mask] else "Female"
+    labels = Labels(mask, 1 - p_mask, gender, male)
+    return Face(np.array([x, y, x + 60, y + 60], float), 0.99, np.zeros((5, 2)), labels)
 
 
 def tracker(**kwargs) -> Tracker:
@@ -66,7 +58,7 @@ def test_one_bad_frame_does_not_flip_the_smoothed_labels():
         said.append(smooth.update([face(10 + k, 10, **frame)], k)[0])
         raw.update([face(10 + k, 10, **frame)], k)
     assert {(f.mask, f.gender) for f in said} == {(False, "Male")}
-    assert said[6].frame["mask"] is True and said[6].frame["gender"] == "Female"
+    assert said[6].frame.mask is True and said[6].frame.gender == "Female"
     described = smooth.summary()["tracks"][0]
     assert described["label_flips_per_frame"] == 2 and described["label_flips_smoothed"] == 0
     assert flips(raw.tracks()[0].smooth_labels) == 2
@@ -98,6 +90,63 @@ def test_a_one_frame_track_says_what_its_frame_said():
     # p(Male) 0.53 is under the unmasked threshold 0.555: Female, also after smoothing
     said = tracker().update([face(0, 0, male=0.53)], 0)[0]
     assert said.gender == "Female" and said.p_gender == pytest.approx(0.47)
+
+
+def test_gender_near_its_threshold_does_not_flip_back_and_forth():
+    """P(Male) 0.50 and 0.61 by turns around the unmasked model's 0.555: the hysteresis
+    works on P(Male) whichever gender is shown."""
+    steady, jumpy = tracker(), tracker(margin=0.0)
+    for t in (steady, jumpy):
+        for k in range(60):
+            t.update([face(10, 10, male=0.61 if (k // 5) % 2 else 0.5)], k)
+    assert flips([g for _, g in jumpy.tracks()[0].smooth_labels]) >= 2
+    assert flips([g for _, g in steady.tracks()[0].smooth_labels]) == 0
+
+
+def test_the_mask_threshold_applies_to_p_without_mask_as_in_the_cascade():
+    """The cascade says a mask iff P(WithoutMask) <= the mask model's threshold; a
+    one-frame track decides alike, also at a threshold other than 0.5."""
+    for p_without, masked in ((0.25, True), (0.3, True), (0.35, False)):
+        labels = Labels(p_without <= 0.3, p_without, "Male", 0.9)
+        seen = Face(np.array([0, 0, 60, 60], float), 0.99, np.zeros((5, 2)), labels)
+        said = Tracker(0.3, GENDER_T).update([seen], 0)[0]
+        assert said.mask is masked and said.p_without_mask == p_without
+
+
+def test_a_tracked_face_keeps_its_frame_labels_and_the_json_keys():
+    t = tracker()
+    for k in range(4):
+        said = t.update([face(10, 10, mask=k == 3, p_mask=0.8 if k == 3 else 0.1)], k)[0]
+    assert said.mask is False and said.frame == Labels(True, 1 - 0.8, "Male", 0.9)
+    data = said.to_dict()
+    assert list(data) == [
+        "box", "confidence", "landmarks", "mask", "p_mask", "gender", "p_gender", "track_id",
+        "frame",
+    ]  # fmt: skip
+    assert data["frame"] == {"mask": True, "p_mask": 0.8, "gender": "Male", "p_gender": 0.9}
+    assert (data["mask"], data["p_mask"], data["gender"]) == (False, 0.275, "Male")
+    (track,) = t.summary()["tracks"]
+    assert list(track) == [
+        "track_id", "first_frame", "last_frame", "start_s", "end_s", "frames", "mask",
+        "gender", "p_mask", "p_gender", "label_flips_per_frame", "label_flips_smoothed",
+    ]  # fmt: skip
+
+
+def test_summary_lines_give_the_summary_dicts_own_percentages():
+    """Every 4-digit probability of a track prints as before (P(mask) for a masked track,
+    1 - P(mask) otherwise; P(gender shown)), though `Labels` reads P(mask) back as
+    P(WithoutMask). A masked track's P(mask) is at least 0.5 at the mask threshold 0.5."""
+    summary = {"source": "v", "frames": 1, "people": 1, "with_mask": 0, "without_mask": 0}
+    summary |= {"by_gender": {}, "short_tracks": 0, "min_frames": 3, "tracks": []}
+    span = {"track_id": 1, "first_frame": 0, "last_frame": 0, "start_s": 0, "end_s": 0}
+    for i in range(10001):
+        p = i / 10000
+        for mask, gender in ((p >= 0.5, "Female"), (False, "Male")):
+            track = span | {"frames": 1, "mask": mask, "gender": gender}
+            summary["tracks"] = [track | {"p_mask": p, "p_gender": p}]
+            shown = p if mask else 1 - p
+            expected = f"{'mask' if mask else 'no mask'} {shown:.0%}  {gender} {p:.0%}"
+            assert summary_lines(summary)[1].endswith(expected), (p, mask)
 
 
 def test_summary_counts_people_by_mask_and_gender_and_sets_short_tracks_apart():

@@ -286,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
 
         print(json.dumps(pack(args.data, args.out, args.quality, args.splits)))
     elif args.command == "detector":
-        from edge_runtime.manifest import verified_model
+        from edge_runtime.manifest import verified_detector
         from train.detector import DetectorFitConfig, fit_network
         from train.detector_data import prepare_detector_data
 
@@ -306,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             init = None
             if args.init_from:
-                init = verified_model(args.init_from, f"finetuned_{net}")[0]
+                init = verified_detector(args.init_from, "finetuned")[0][net]
             config = DetectorFitConfig(
                 net,
                 samples,

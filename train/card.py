@@ -10,6 +10,8 @@ import csv
 import json
 from pathlib import Path
 
+from edge_runtime.manifest import ClassifierEntry, read_manifest
+
 GOALS = {
     "mask": "test >= 97%, and >= 95% on each source of faces_mask",
     "gender_unmasked": ">= 95% on each source's test part (utk, gdf, celeba, lfw, halfface), "
@@ -26,7 +28,7 @@ def ci(interval) -> str:
     return f"[{pct(interval[0])}, {pct(interval[1])}]"
 
 
-def run_section(task: str, run: Path, entry: dict | None) -> str:
+def run_section(task: str, run: Path, entry: ClassifierEntry | None) -> str:
     """Markdown for one model: recipe, test results overall / per source / per class."""
     config = json.loads((run / "config.json").read_text())
     metrics = json.loads((run / "metrics.json").read_text())
@@ -88,12 +90,13 @@ def run_section(task: str, run: Path, entry: dict | None) -> str:
         "",
     ]
     if entry:
-        gate = entry["parity"]
+        gate = entry.model.provenance["parity"]
         half = gate.get("float16_weights")
         int8 = gate.get("int8")
         lines.append(
-            f"Shipped file `models/{entry['file']}`: {entry['bytes'] / 1e6:.1f} MB, weights "
-            f"{entry['weights_dtype']}; export gate on these {gate['float32']['n']} test crops: "
+            f"Shipped file `models/{entry.model.file}`: {entry.model.bytes / 1e6:.1f} MB, "
+            f"weights {entry.weights_dtype}; export gate on these {gate['float32']['n']} test "
+            "crops: "
             f"float32 ONNX agrees with Keras on {pct(gate['float32']['label_agreement'])} of "
             f"labels, max |dp| {gate['float32']['max_abs_dp']:.1e}"
             + (
@@ -136,9 +139,10 @@ def calibration_lines(calibration: dict | None) -> list[str]:
 
 def results_markdown(runs: Path, models: Path) -> str:
     """The results sections of all three models that have finished runs."""
-    manifest = json.loads((models / "manifest.json").read_text())["models"]
+    manifest = read_manifest(models)
     parts = []
     for task in ("mask", "gender_unmasked", "gender_masked"):
         if (runs / task / "metrics.json").exists():
-            parts.append(run_section(task, runs / task, manifest.get(task)))
+            entry = manifest.classifier(task) if task in manifest.models else None
+            parts.append(run_section(task, runs / task, entry))
     return "\n".join(parts)

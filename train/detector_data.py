@@ -189,7 +189,7 @@ def make_samples(
 
     rng = np.random.default_rng(seed)
     miners = [miner(name, models_dir) for name in mined_with]
-    reference = MTCNN()
+    reference = MTCNN(detector="mtcnn")
     out = {k: [] for k in Samples.__dataclass_fields__}
 
     def add(image: np.ndarray, windows: np.ndarray, kind, offsets, split: str) -> None:

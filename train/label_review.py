@@ -29,13 +29,13 @@ def rank_by_loss(model: Path, data: Path, splits: tuple[str, ...] = ("train", "v
     import json
 
     import cv2
-    import onnxruntime as ort
 
+    from edge_runtime.sessions import create_session
     from train.prepare import is_real
 
     names = json.loads((Path(data) / "prepare.json").read_text())["class_names"]
     rows = [r for r in read_index(data) if r["split"] in splits and is_real(r)]
-    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    session = create_session(model)
     size = int(session.get_inputs()[0].shape[1])
     chunks = []
     for start in range(0, len(rows), 1024):

@@ -121,7 +121,7 @@ def prepare(
     task = TASKS[task_name]
     # No border retries: a photo without a face found is cropped whole (`main_face`), as
     # the shipped models' data was.
-    detector = MTCNN(border_retries=())
+    detector = MTCNN(detector="mtcnn", border_retries=())
     draw_mask = mask_drawer(mask_templates)
     rng = np.random.default_rng(seed)
     jobs = [(p, False) for root in data for p in _limited(find_photos(Path(root), task), limit)]

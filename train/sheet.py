@@ -23,7 +23,7 @@ def mask_sheet(
     `templates`: a folder of real mask images (`train.mask_templates`), else drawn shapes."""
     from edge_runtime.mtcnn import MTCNN
 
-    detector = MTCNN()
+    detector = MTCNN(detector="mtcnn")
     draw_mask = mask_drawer(templates)
     rng = np.random.default_rng(seed)
     photos = list(find_photos(Path(data), TASKS["gender_unmasked"]))
