@@ -27,7 +27,7 @@ class SeedPath:
         from train.model import make_model
 
         self.keras = keras
-        self.detector = MTCNN(detector="mtcnn")
+        self.detector = MTCNN()
         self.mask_model = make_model(SEED_INPUT)
         self.gender_model = make_model(SEED_INPUT)
 
