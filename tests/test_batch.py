@@ -235,12 +235,13 @@ def test_ray_job_survives_a_killed_actor_and_a_killed_driver(scene_job, tmp_path
         "--ray", "--part-size", "4", "--json",
     ]  # fmt: skip
     job = subprocess.Popen(
-        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     killed = kill_one_actor_once(out)
-    stdout, _ = job.communicate(timeout=600)
+    stdout, stderr = job.communicate(timeout=600)
     assert killed, "no pipeline actor was found to kill"
-    assert summary_of(stdout)["inputs"] == len(rows_by_key(reference)[1])
+    assert stdout.strip(), f"the job printed no summary: {stderr[-2000:]}"
+    assert summary_of(stdout)["inputs"] == len(rows_by_key(reference)[1])  # the last line
     assert_same_tables(reference, out)
 
     stopped = tmp_path / "killed_driver"
