@@ -381,9 +381,8 @@ def main(argv: list[str]) -> int:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(f"error: Ray: {reason}", file=sys.stderr)
         return EXIT_SOME_FAILED
-    if args.ray is not None:  # Ray's late messages (an actor restarted) print before the summary
-        import ray
-
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():  # Ray's late messages print before the summary
         ray.shutdown()
     print(json.dumps(summary) if args.json else "\n".join(summary_lines(summary, args.out)))
     return EXIT_SOME_FAILED if summary["errors"] else EXIT_OK

@@ -278,7 +278,9 @@ class MTCNN:
             if self.threshold_given or threshold is not None:  # a user's own holds here too
                 retry_threshold = threshold
             large = max(min_face, RETRY_MIN_FACE * min(height, width))
-            found, scores, landmarks = self._find(framed, retry_threshold, large, max_side)
+            found, scores, landmarks = self._find(
+                framed, retry_threshold, large, max_side, in_photo_pixels=True
+            )
             found, landmarks = found - pad, landmarks - pad
         if not len(scores):
             none = np.zeros((0, 4), np.float32)
@@ -301,12 +303,15 @@ class MTCNN:
         threshold: float | None,
         min_face: float,
         max_side: int | None,
+        in_photo_pixels: bool = False,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Boxes (unclipped), scores and landmarks in the image's pixels, best first;
-        `threshold` replaces O-Net's own, `min_face` (px of `image`) the smallest face."""
+        `threshold` replaces O-Net's own. `min_face`: the smallest face in pixels of the
+        working copy (shrunk to `max_side`, so a large photo costs what the copy costs), or
+        of `image` itself if `in_photo_pixels`."""
         image, shrink = working_copy(image, max_side)
         normalized = normalize(image)
-        candidates = self.propose(normalized, min_face * shrink)
+        candidates = self.propose(normalized, min_face * shrink if in_photo_pixels else min_face)
         if len(candidates):
             candidates = self.refine(normalized, candidates)
         if not len(candidates):

@@ -102,6 +102,7 @@ class Pipeline:
         `options`: per-photo `Options`, as `run` takes them."""
         if isinstance(source, np.ndarray | str | Path | Image.Image):
             return self.run(source, **options)
+        self.options.per_call(**options)  # bad options raise here, not at the first image
         return (self.run(image, **options) for image in source)
 
     def stream(

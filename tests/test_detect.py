@@ -63,6 +63,21 @@ def test_a_photo_over_max_side_is_detected_shrunk_and_boxed_in_its_own_pixels():
     assert np.abs(found.landmarks - small.landmarks * 10).max() < 130  # 5% of the photo
 
 
+def test_over_max_side_the_detector_costs_and_finds_what_the_shrunk_copy_does():
+    """`min_face` counts in the shrunk copy's pixels: the pyramid of a 2000 px photo with
+    max_side 400 is the copy's, so are its faces (boxes in the photo's pixels)."""
+    from edge_runtime.mtcnn import MTCNN, working_copy
+
+    crowd = load_image(ROOT / "docs" / "annotated_example.jpg")  # 6 faces, 400 px wide
+    big = cv2.resize(crowd, (2000, 1395), interpolation=cv2.INTER_CUBIC)
+    copy, shrink = working_copy(big, 400)
+    on_copy = MTCNN(max_side=0).detect(copy)
+    found = MTCNN(max_side=400).detect(big)
+    assert len(found) == len(on_copy) >= 5
+    np.testing.assert_allclose(found.boxes * shrink, on_copy.boxes, atol=0.5)
+    np.testing.assert_allclose(found.scores, on_copy.scores, atol=1e-6)
+
+
 def test_exif_rotated_photo_is_detected_upright(detector, tmp_path: Path):
     upright = load_image(TEST_DATA / "female_image_with_mask.jpg")
     exif = Image.Exif()
