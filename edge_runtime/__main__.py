@@ -220,17 +220,8 @@ def report(run: StreamRun, args: argparse.Namespace, csv_file: FaceCsv | None) -
     """Print every Result and Summary of the run (JSON Lines or text), a failure also as one
     line on stderr, faces to the CSV; returns how many inputs failed. Ctrl-C (how a camera
     is stopped) ends the run with the open stream's summary."""
-    from tqdm import tqdm
-
     failed = 0
-    total = expected_count(args.source, args)
-    with tqdm(
-        total=total,
-        unit="img",
-        disable=None if (total or 2) > 1 else True,
-        file=sys.stderr,
-        leave=False,
-    ) as bar:
+    with progress_bar(expected_count(args.source, args)) as bar:
 
         def show(item: Result | Summary) -> None:
             if args.json:
@@ -256,6 +247,34 @@ def report(run: StreamRun, args: argparse.Namespace, csv_file: FaceCsv | None) -
             if summary is not None:
                 show(summary)
     return failed
+
+
+class NoBar:
+    """What `report` uses of a tqdm bar, where one input needs none (and no tqdm import,
+    a noticeable share of a one-photo run's start-up)."""
+
+    def __enter__(self) -> NoBar:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def update(self) -> None:
+        """Nothing to count."""
+
+    @staticmethod
+    def write(text: str, file=None) -> None:
+        print(text, file=file or sys.stdout)
+
+
+def progress_bar(total: int | None):
+    """A tqdm bar on stderr for `total` inputs (unknown: None; none without a terminal), or
+    NoBar for one input or none."""
+    if total is not None and total <= 1:
+        return NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="img", disable=None, file=sys.stderr, leave=False)
 
 
 class FaceCsv:

@@ -166,3 +166,16 @@ def test_a_model_missing_from_the_manifest_is_a_usage_error(tmp_path: Path, caps
     code = main([str(GOOD), "--faces-only", "--models", str(models), "--detector", "finetuned"])
     assert code == 2
     assert "detector 'finetuned' is not listed" in capsys.readouterr().err
+
+
+def test_one_photo_needs_no_progress_bar_and_its_import():
+    """tqdm costs a one-photo run a noticeable share of its start-up: not imported for it."""
+    code = (
+        "import sys; from edge_runtime.__main__ import main; "
+        f"code = main([{str(TEST_DATA / 'male_image_with_mask.jpg')!r}]); "
+        "print(code, 'tqdm' in sys.modules)"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    assert "WithMask" in run.stdout and run.stdout.splitlines()[-1] == "0 False"
