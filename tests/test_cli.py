@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from edge_runtime.__main__ import main
-from tests.conftest import ROOT, TEST_DATA
+from tests.conftest import ROOT, TEST_DATA, two_person_video
 
 GOOD = TEST_DATA / "male_image_with_mask.jpg"
 
@@ -179,3 +179,21 @@ def test_one_photo_needs_no_progress_bar_and_its_import():
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
     )
     assert "WithMask" in run.stdout and run.stdout.splitlines()[-1] == "0 False"
+
+
+def test_whole_process_finishes_its_video_when_the_reader_leaves(tmp_path: Path):
+    """`python -m edge_runtime` skips the interpreter's teardown: the saved MP4 must be
+    complete anyway, even when the reader of its output leaves after one line."""
+    import cv2
+
+    video, out = tmp_path / "clip.mp4", tmp_path / "out"
+    two_person_video(video, frames=8)
+    command = [sys.executable, "-m", "edge_runtime", str(video), "--json", "--save", str(out)]
+    with subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True) as process:
+        first = json.loads(process.stdout.readline())
+        process.stdout.close()
+        assert process.wait(timeout=120) == 0
+    assert len(first["faces"]) == 2
+    saved = cv2.VideoCapture(str(out / "clip.mp4"))
+    assert saved.isOpened() and saved.read()[0]
+    saved.release()
