@@ -219,9 +219,10 @@ class MTCNN:
         self.max_side = max_side or None
         if border_retries is None:  # the reference stays face for face the `mtcnn` package
             border_retries = () if detector == "mtcnn" else BORDER_RETRIES
+        if threshold is not None or thresholds:  # a user's own O-Net threshold holds there too
+            border_retries = [(border, None) for border, _ in border_retries]
         self.border_retries = tuple(border_retries)
         paths, entry = verified_detector(models_dir, detector)
-        self.threshold_given = threshold is not None or bool(thresholds)
         if not thresholds:  # the detector's own, stored with it in the manifest
             thresholds = entry.thresholds
         if threshold is not None:
@@ -275,7 +276,7 @@ class MTCNN:
             framed = cv2.copyMakeBorder(
                 image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=BORDER_GREY
             )
-            if self.threshold_given or threshold is not None:  # a user's own holds here too
+            if threshold is not None:  # this photo's own holds there too
                 retry_threshold = threshold
             large = max(min_face, RETRY_MIN_FACE * min(height, width))
             found, scores, landmarks = self._find(

@@ -8,7 +8,7 @@ import argparse
 import dataclasses
 import math
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,13 +89,18 @@ class Options:
     def per_call(self, **changes: Any) -> Options:
         """`replace` for one photo: only `PER_CALL` settings may change, the others (models
         to load) are fixed when the Pipeline is built."""
-        fixed = sorted((set(changes) & set(names())) - set(self.PER_CALL))
+        self.refuse_fixed(changes)
+        return self.replace(**changes)
+
+    @classmethod
+    def refuse_fixed(cls, wanted: Iterable[str]) -> None:
+        """ValueError naming the settings in `wanted` that cannot change per photo."""
+        fixed = sorted((set(wanted) & set(names())) - set(cls.PER_CALL))
         if fixed:
             raise ValueError(
                 f"{', '.join(fixed)}: set when the pipeline is built; per photo only "
-                f"{', '.join(self.PER_CALL)}"
+                f"{', '.join(cls.PER_CALL)}"
             )
-        return self.replace(**changes)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, under the same names."""
@@ -132,7 +137,7 @@ def from_query(params: Mapping[str, str], base: Options) -> dict[str, Any]:
             f"unknown query parameter {', '.join(unknown)} (per request: annotated, "
             f"{', '.join(Options.PER_CALL)})"
         )
-    base.per_call(**{name: getattr(base, name) for name in params})  # names first
+    Options.refuse_fixed(params)  # before reading values that could not be used anyway
     changes = {name: _parse(text, kinds()[name], name) for name, text in params.items()}
     base.per_call(**changes)
     return changes

@@ -126,14 +126,22 @@ def test_unavailable_provider_with_fallback_runs_on_cpu(capsys):
     assert main([str(GOOD), "--providers", "tensorrt", "--fallback", "--faces-only"]) == 0
 
 
-def test_bad_option_is_exit_two():
-    result = subprocess.run(
-        [sys.executable, "-m", "edge_runtime", "--min-face", "x", str(GOOD)],
+@pytest.mark.parametrize(
+    ("flags", "words"),
+    [
+        (["--min-face", "x"], "argument --min-face: invalid float value: 'x'"),
+        (["--threshold", "2"], "threshold must be a number within 0..1, got 2.0"),
+    ],
+)
+def test_a_bad_option_value_is_one_line_and_exit_two(flags: list[str], words: str):
+    run = subprocess.run(
+        [sys.executable, "-m", "edge_runtime", *flags, str(GOOD)],
         cwd=ROOT,
         capture_output=True,
         text=True,
     )
-    assert result.returncode == 2
+    assert run.returncode == 2 and words in run.stderr
+    assert "Traceback" not in run.stderr
 
 
 def test_whole_process_prints_faces():

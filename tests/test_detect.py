@@ -198,6 +198,16 @@ def test_student_pnet_has_its_own_threshold_on_the_large_face_levels(detector):
             assert len(more) >= len(same)
 
 
+def close_up(share: float) -> np.ndarray:
+    """The middle `share` of a seed photo: its face runs past every edge."""
+    image = load_image(TEST_DATA / "female_image_with_mask.jpg")
+    h, w = image.shape[:2]
+    return image[
+        round(h * (1 - share) / 2) : round(h * (1 + share) / 2),
+        round(w * (1 - share) / 2) : round(w * (1 + share) / 2),
+    ]
+
+
 @pytest.mark.parametrize("share", [0.8, 0.6])
 def test_a_close_up_whose_face_runs_past_the_frame_is_found(share: float):
     """The middle of a seed photo: the face runs past every edge. Without the border
@@ -205,17 +215,25 @@ def test_a_close_up_whose_face_runs_past_the_frame_is_found(share: float):
     mask model still sees the mask."""
     from edge_runtime.pipeline import Pipeline
 
-    image = load_image(TEST_DATA / "female_image_with_mask.jpg")
-    h, w = image.shape[:2]
-    close = image[
-        round(h * (1 - share) / 2) : round(h * (1 + share) / 2),
-        round(w * (1 - share) / 2) : round(w * (1 + share) / 2),
-    ]
+    close = close_up(share)
     assert len(Pipeline(border_retries=()).detector.detect(close)) == 0
     (face,) = Pipeline()(close).faces
     x1, y1, x2, y2 = face.box
     assert 0 <= x1 < x2 <= close.shape[1] and 0 <= y1 < y2 <= close.shape[0]
     assert (x2 - x1) > 0.6 * close.shape[1] and face.mask is True
+
+
+def test_a_users_threshold_holds_in_the_border_retries():
+    """The retries' own O-Net thresholds apply only where the user set none, at
+    construction or for the photo."""
+    from edge_runtime.mtcnn import MTCNN
+
+    close = close_up(0.8)
+    (score,) = MTCNN().detect(close).scores
+    strict = (1 + float(score)) / 2
+    assert len(MTCNN(threshold=strict).detect(close)) == 0
+    assert len(MTCNN().detect(close, threshold=strict)) == 0
+    assert len(MTCNN(threshold=0.5).detect(close)) == 1
 
 
 def test_a_large_min_face_on_a_small_photo_skips_levels_below_the_window():

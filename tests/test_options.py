@@ -6,13 +6,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import subprocess
-import sys
 
 import pytest
 
 from edge_runtime.options import Options, add_pipeline_arguments, from_query, pipeline_kwargs
-from tests.conftest import ROOT, TEST_DATA
+from tests.conftest import TEST_DATA
 
 
 def parsed(*argv: str) -> argparse.Namespace:
@@ -64,17 +62,6 @@ def test_query_parameters_read_as_the_options_types():
     ):
         with pytest.raises(ValueError, match=words):
             from_query(query, Options())
-
-
-def test_a_bad_option_value_is_a_usage_error():
-    run = subprocess.run(
-        [sys.executable, "-m", "edge_runtime", "--threshold", "2", str(TEST_DATA)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
-    assert run.returncode == 2 and "threshold must be a number within 0..1" in run.stderr
-    assert "Traceback" not in run.stderr
 
 
 def test_mtcnn_and_pipeline_default_to_the_same_detector():
