@@ -6,15 +6,16 @@ the stream ends (or Ctrl-C stops it) with a summary of the people seen.
 `python -m edge_runtime serve` starts the HTTP service instead (`edge_runtime.serve`), and
 `python -m edge_runtime batch` runs a job over many inputs to Parquet (`edge_runtime.batch`).
 Exit codes: 0 every input was processed (finding no face is an answer, not an error),
-1 at least one input failed (each failure is one line on stderr; the others go on),
-2 usage error (bad option, unavailable provider, a model that fails its manifest check,
-a --save or --csv place that cannot be written).
+1 at least one input failed (each failure is one line on stderr; the others go on) or the
+output could not be written, 2 usage error (bad option, unavailable provider, a model that
+fails its manifest check, a --save or --csv place that cannot be written).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import json
 import logging
 import os
@@ -47,6 +48,8 @@ from edge_runtime.types import Result
 if TYPE_CHECKING:
     from edge_runtime.pipeline import Pipeline
 
+# Words that start another program instead of the photo and video CLI.
+SUBCOMMANDS = ("serve", "batch")
 # The four seed photos `--benchmark` times: package data in a wheel, tests/data in a checkout.
 _PACKAGE = Path(__file__).resolve().parent
 SEED_PHOTOS = next(
@@ -171,14 +174,9 @@ def benchmark(args: argparse.Namespace, pipeline: Pipeline) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code. `serve` as the first word starts the service."""
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["serve"]:
-        from edge_runtime.serve import main as serve
-
-        return serve(argv[1:])
-    if argv[:1] == ["batch"]:
-        from edge_runtime.batch import main as batch
-
-        return batch(argv[1:])
+    if argv[:1] and argv[0] in SUBCOMMANDS:
+        module = importlib.import_module(f"edge_runtime.{argv[0]}")
+        return module.main(argv[1:])
     parser = build_parser()
     args = parse_checked(parser, argv)
     if not args.source and not args.benchmark:
@@ -212,6 +210,10 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `| head`: the reader left, nothing more to say
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115
         return EXIT_OK
+    except OSError as exc:  # e.g. a full disk under the output or the CSV
+        print(f"error: could not write the output: {exc}", file=sys.stderr)
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        return EXIT_SOME_FAILED
     finally:
         run.finish()  # a video's MP4 left open when the reader left is finished too
         if csv_file is not None:
@@ -336,17 +338,24 @@ class FaceCsv:
 
 
 def cli() -> NoReturn:
-    """`python -m edge_runtime` and the `edge-runtime` command: `main`, and then, for photos
-    and videos, the process ends without the interpreter's teardown of the sessions,
-    ONNX Runtime and OpenCV, which writes nothing and is a noticeable part of a one-photo
-    run (`docs/measurements.md`). `serve` and `batch` (Ray) end as usual."""
+    """`python -m edge_runtime` and the `edge-runtime` command: `main`, then the process ends
+    without the interpreter's teardown of the sessions, ONNX Runtime and OpenCV, which
+    writes nothing and is a noticeable part of a one-photo run (`docs/measurements.md`).
+    The subcommands (their own servers and Ray hooks), a profiler or a tracer get the usual
+    exit; a program that runs this module in its own process should call `main` instead."""
     code = main()
-    if sys.argv[1:2] in (["serve"], ["batch"]):
+    if (sys.argv[1:2] and sys.argv[1] in SUBCOMMANDS) or sys.gettrace() or sys.getprofile():
         sys.exit(code)
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):  # a reader that left; a closed stream
+        try:
             stream.flush()
+        except (BrokenPipeError, ValueError):  # a reader that left; a closed stream
+            pass
+        except OSError as exc:  # a full disk: the output is lost, so say so
+            code = code or EXIT_SOME_FAILED
+            with contextlib.suppress(OSError):
+                print(f"error: could not write the output: {exc}", file=sys.__stderr__)
     os._exit(code)
 
 

@@ -195,6 +195,7 @@ class MTCNN:
     border_retries: when nothing is found, (border, O-Net threshold or None) in turn: detect
     again with that share of the longer side added around the photo in grey (() never;
     None: `BORDER_RETRIES`, none for the reference detector, which stays the reference).
+    A threshold of the user's, given here or to `detect`, replaces the retries' own.
     """
 
     def __init__(

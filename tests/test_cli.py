@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -195,7 +196,7 @@ def test_whole_process_finishes_its_video_when_the_reader_leaves(tmp_path: Path)
     import cv2
 
     video, out = tmp_path / "clip.mp4", tmp_path / "out"
-    two_person_video(video, frames=8)
+    two_person_video(video, frames=24)  # more lines than are written before the reader leaves
     command = [sys.executable, "-m", "edge_runtime", str(video), "--json", "--save", str(out)]
     with subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True) as process:
         first = json.loads(process.stdout.readline())
@@ -205,3 +206,22 @@ def test_whole_process_finishes_its_video_when_the_reader_leaves(tmp_path: Path)
     saved = cv2.VideoCapture(str(out / "clip.mp4"))
     assert saved.isOpened() and saved.read()[0]
     saved.release()
+
+
+@pytest.mark.parametrize("flags", [[str(GOOD)], ["--benchmark", "--runs", "1"]])
+def test_output_on_a_full_disk_is_one_line_and_exit_one(flags: list[str]):
+    """Written as it goes (a photo) or buffered to the end (--benchmark): said, not lost."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    with open("/dev/full", "w") as full:
+        run = subprocess.run(
+            [sys.executable, "-m", "edge_runtime", *flags],
+            cwd=ROOT,
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+    assert run.returncode == 1
+    assert run.stderr.strip().splitlines()[-1].startswith("error: could not write the output")
+    assert "Traceback" not in run.stderr
+

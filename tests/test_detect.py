@@ -233,7 +233,9 @@ def test_a_users_threshold_holds_in_the_border_retries():
     strict = (1 + float(score)) / 2
     assert len(MTCNN(threshold=strict).detect(close)) == 0
     assert len(MTCNN().detect(close, threshold=strict)) == 0
-    assert len(MTCNN(threshold=0.5).detect(close)) == 1
+    loose = MTCNN(threshold=0.5)
+    assert len(loose.detect(close)) == 1
+    assert [threshold for _, threshold in loose.border_retries] == [None, None]
 
 
 def test_a_large_min_face_on_a_small_photo_skips_levels_below_the_window():
