@@ -153,6 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also write float16 weights in parts of <= 15 MiB (to bring back from a GPU machine)",
     )
+    fit.add_argument(
+        "--eager",
+        action="store_true",
+        help="run the training steps eagerly: no graph to build before the first step, but "
+        "slower steps; for smoke runs on a few photos and for debugging",
+    )
 
     det = sub.add_parser(
         "detector", help="fine-tune MTCNN's R-Net and O-Net on photos with face boxes"

@@ -49,6 +49,7 @@ class FitConfig:
     real_repeat: int = 1
     time_limit: float | None = None
     half_parts: bool = False
+    eager: bool = False
 
 
 def split_rows(
@@ -337,7 +338,8 @@ def fit(config: FitConfig) -> dict:
             optimizer=keras.optimizers.Adam(learning_rate(config, steps)),
             loss="binary_crossentropy",
             weighted_metrics=[keras.metrics.BinaryAccuracy("accuracy", threshold=task.threshold)],
-            jit_compile=keras.backend.backend() == "jax",
+            jit_compile=keras.backend.backend() == "jax" and not config.eager,
+            run_eagerly=config.eager,
         )
 
     print(
