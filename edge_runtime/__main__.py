@@ -8,7 +8,8 @@ the stream ends (or Ctrl-C stops it) with a summary of the people seen.
 Exit codes: 0 every input was processed (finding no face is an answer, not an error),
 1 at least one input failed (each failure is one line on stderr; the others go on) or the
 output could not be written, 2 usage error (bad option, unavailable provider, a model that
-fails its manifest check, a --save or --csv place that cannot be written).
+fails its manifest check, a --save or --csv place that cannot be written), 130 stopped by
+Ctrl-C before every input was read (stopping a camera with Ctrl-C is 0).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from edge_runtime import __version__
 from edge_runtime.image_io import ImageLoadError
 from edge_runtime.manifest import ModelIntegrityError
 from edge_runtime.options import (
+    EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_SOME_FAILED,
     EXIT_USAGE,
@@ -65,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Faces, masks and gender in photos and videos, on ONNX Runtime.",
         epilog="Also: `python -m edge_runtime serve --help` (the HTTP service) and "
         "`python -m edge_runtime batch --help` (many inputs to Parquet, optionally on Ray). "
-        "Exit codes: 0 all inputs processed, 1 some inputs failed, 2 usage error.",
+        "Exit codes: 0 all inputs processed, 1 some inputs failed, 2 usage error, "
+        "130 stopped by Ctrl-C (a camera: 0).",
     )
     parser.add_argument(
         "source", nargs="*", help="image, folder, glob pattern (quoted), video file or camera index"
@@ -206,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        failed = report(run, args, csv_file)
+        code = report(run, args, csv_file)
     except BrokenPipeError:  # e.g. `| head`: the reader left, nothing more to say
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115
         return EXIT_OK
@@ -218,13 +221,14 @@ def main(argv: list[str] | None = None) -> int:
         run.finish()  # a video's MP4 left open when the reader left is finished too
         if csv_file is not None:
             csv_file.close()
-    return EXIT_SOME_FAILED if failed else EXIT_OK
+    return code
 
 
 def report(run: StreamRun, args: argparse.Namespace, csv_file: FaceCsv | None) -> int:
     """Print every Result and Summary of the run (JSON Lines or text), a failure also as one
-    line on stderr, faces to the CSV; returns how many inputs failed. Ctrl-C (how a camera
-    is stopped) ends the run with the open stream's summary."""
+    line on stderr, faces to the CSV; returns the exit code. Ctrl-C ends the run with the
+    summary so far of the open video, camera or folder; it is how a camera is stopped
+    (exit 0), anywhere else it leaves inputs unread (exit 130)."""
     failed = 0
     with progress_bar(expected_count(args.source, args)) as bar:
 
@@ -251,7 +255,9 @@ def report(run: StreamRun, args: argparse.Namespace, csv_file: FaceCsv | None) -
             summary = run.finish()
             if summary is not None:
                 show(summary)
-    return failed
+            if not (run.source and is_camera(run.source)):
+                return EXIT_INTERRUPTED
+    return EXIT_SOME_FAILED if failed else EXIT_OK
 
 
 class NoBar:

@@ -16,8 +16,8 @@ from typing import Any
 from edge_runtime.detectors import DEFAULT_DETECTOR, DEFAULT_MAX_SIDE, DETECTORS
 from edge_runtime.image_io import DEFAULT_MAX_PIXELS
 
-# 0 every input processed, 1 at least one input failed, 2 usage error.
-EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
+# 0 every input processed, 1 at least one input failed, 2 usage error, 130 Ctrl-C.
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 BorderRetries = tuple[tuple[float, float | None], ...]
 # Smallest face looked for: P-Net's 12 px window, upscaled at most 3x (a 1920 px photo's

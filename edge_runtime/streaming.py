@@ -165,11 +165,14 @@ class StreamRun:
         self.blur = blur
         self.stream: Stream | None = None
         self.closed: Summary | None = None  # the last stream's, once it ended
+        self.source: str | None = None  # the input being read (None: an array or image)
         self._unreported = False
+        self._tally: PhotoTally | None = None  # the open folder's or glob's
         self._lock = threading.Lock()
 
     def __iter__(self) -> Iterator[Result | Summary]:
         for source in self.sources:
+            self.source = None if isinstance(source, np.ndarray | Image.Image) else str(source)
             if isinstance(source, np.ndarray | Image.Image):
                 yield self._photo(source, None)
             elif is_camera(str(source)):
@@ -185,9 +188,17 @@ class StreamRun:
             return None if self.closed is None else self.closed.data
 
     def finish(self) -> Summary | None:
-        """Close the open video or camera (its MP4 finished) and return the Summary of a
-        stream that ended without one being yielded (Ctrl-C, `break`); None otherwise or
-        without tracking."""
+        """Close the open video or camera (its MP4 finished) and return the Summary that a
+        stopped run (Ctrl-C, `break`) did not yield: the open video's or camera's (with
+        tracking), else the open folder's so far; None otherwise."""
+        summary = self._end_stream()
+        tally, self._tally = self._tally, None
+        if summary is None and tally is not None and tally.images:
+            summary = Summary(tally.source, tally.summary())
+        return summary
+
+    def _end_stream(self) -> Summary | None:
+        """Close the open video or camera; its Summary if none was yielded yet."""
         self._close(self.stream)
         unreported, self._unreported = self._unreported, False
         return self.closed if unreported else None
@@ -208,7 +219,7 @@ class StreamRun:
             yield Result.failed(source, f"{source}: no images found")
             return
         several = Path(source).is_dir() or glob.has_magic(source) or len(paths) > 1
-        tally = PhotoTally(source) if several else None
+        tally = self._tally = PhotoTally(source) if several else None
         for path in paths:
             if is_video(path):
                 yield from self._video(path)
@@ -217,6 +228,7 @@ class StreamRun:
             if tally is not None:
                 tally.add(result)
             yield result
+        self._tally = None
         if tally is not None and tally.images:
             yield Summary(source, tally.summary())
 
@@ -274,6 +286,6 @@ class StreamRun:
             self._close(stream)
             raise
         self._close(stream)
-        summary = self.finish()
+        summary = self._end_stream()
         if summary is not None:
             yield summary

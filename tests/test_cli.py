@@ -225,3 +225,17 @@ def test_output_on_a_full_disk_is_one_line_and_exit_one(flags: list[str]):
     assert run.stderr.strip().splitlines()[-1].startswith("error: could not write the output")
     assert "Traceback" not in run.stderr
 
+
+def test_ctrl_c_on_a_folder_prints_its_summary_so_far_and_exits_130():
+    import signal
+
+    command = [sys.executable, "-m", "edge_runtime", str(TEST_DATA), "--json"]
+    with subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True) as process:
+        first = json.loads(process.stdout.readline())
+        process.send_signal(signal.SIGINT)
+        rest = [json.loads(line) for line in process.stdout]
+        assert process.wait(timeout=60) == 130
+    assert first["faces"] and rest, "stopped before the folder's end, with a summary"
+    summary = rest[-1]["summary"]
+    assert summary["source"] == str(TEST_DATA) and 1 <= summary["images"] < 8
+
