@@ -94,7 +94,9 @@ class PhotoTally:
 def photo_summary_line(summary: dict) -> str:
     """`folder: 12 images (1 failed), 30 faces (20 with a mask, 10 without; Female 12, ...)`."""
     failed = f" ({summary['failed']} failed)" if summary["failed"] else ""
-    line = f"{summary['source']}: {summary['images']} images{failed}, {summary['faces']} faces"
+    images, faces = summary["images"], summary["faces"]
+    line = f"{summary['source']}: {images} image{'s' * (images != 1)}{failed}, "
+    line += f"{faces} face{'s' * (faces != 1)}"
     if summary["with_mask"] or summary["without_mask"]:
         line += f" ({mask_and_gender_counts(summary)})"
     return line

@@ -239,3 +239,10 @@ def test_ctrl_c_on_a_folder_prints_its_summary_so_far_and_exits_130():
     summary = rest[-1]["summary"]
     assert summary["source"] == str(TEST_DATA) and 1 <= summary["images"] < 8
 
+
+def test_a_folder_summary_says_one_image_and_one_face(tmp_path: Path, capsys):
+    shutil.copy(GOOD, tmp_path / "photo.jpg")
+    assert main([str(tmp_path / "*.jpg")]) == 0
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last.startswith(f"{tmp_path}/*.jpg: 1 image, 1 face (")
+
