@@ -9,7 +9,7 @@ Exit codes: 0 every input was processed (finding no face is an answer, not an er
 1 at least one input failed (each failure is one line on stderr; the others go on) or the
 output could not be written, 2 usage error (bad option, unavailable provider, a model that
 fails its manifest check, a --save or --csv place that cannot be written), 130 stopped by
-Ctrl-C before every input was read (stopping a camera with Ctrl-C is 0).
+Ctrl-C while reading anything but a camera (stopping a camera with Ctrl-C is 0).
 """
 
 from __future__ import annotations
@@ -227,8 +227,8 @@ def main(argv: list[str] | None = None) -> int:
 def report(run: StreamRun, args: argparse.Namespace, csv_file: FaceCsv | None) -> int:
     """Print every Result and Summary of the run (JSON Lines or text), a failure also as one
     line on stderr, faces to the CSV; returns the exit code. Ctrl-C ends the run with the
-    summary so far of the open video, camera or folder; it is how a camera is stopped
-    (exit 0), anywhere else it leaves inputs unread (exit 130)."""
+    summaries so far of the open video, camera and folder; it is how a camera is stopped
+    (EXIT_OK), anywhere else it leaves inputs unread (EXIT_INTERRUPTED)."""
     failed = 0
     with progress_bar(expected_count(args.source, args)) as bar:
 
@@ -252,8 +252,7 @@ def report(run: StreamRun, args: argparse.Namespace, csv_file: FaceCsv | None) -
                         csv_file.write(item)
                 show(item)
         except KeyboardInterrupt:
-            summary = run.finish()
-            if summary is not None:
+            while (summary := run.finish()) is not None:
                 show(summary)
             if not (run.source and is_camera(run.source)):
                 return EXIT_INTERRUPTED
@@ -349,7 +348,10 @@ def cli() -> NoReturn:
     writes nothing and is a noticeable part of a one-photo run (`docs/measurements.md`).
     The subcommands (their own servers and Ray hooks), a profiler or a tracer get the usual
     exit; a program that runs this module in its own process should call `main` instead."""
-    code = main()
+    try:
+        code = main()
+    except KeyboardInterrupt:  # before the run's own handling: while starting up
+        code = EXIT_INTERRUPTED
     if (sys.argv[1:2] and sys.argv[1] in SUBCOMMANDS) or sys.gettrace() or sys.getprofile():
         sys.exit(code)
     logging.shutdown()

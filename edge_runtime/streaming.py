@@ -23,7 +23,7 @@ from PIL import Image
 from edge_runtime.image_io import ImageLoadError, load_image
 from edge_runtime.sources import SourceError, expand_source, frames, is_camera, is_video
 from edge_runtime.types import Result
-from edge_runtime.video import mask_and_gender_counts, summary_lines
+from edge_runtime.video import counted, mask_and_gender_counts, summary_lines
 
 if TYPE_CHECKING:
     from edge_runtime.pipeline import Pipeline
@@ -94,9 +94,8 @@ class PhotoTally:
 def photo_summary_line(summary: dict) -> str:
     """`folder: 12 images (1 failed), 30 faces (20 with a mask, 10 without; Female 12, ...)`."""
     failed = f" ({summary['failed']} failed)" if summary["failed"] else ""
-    images, faces = summary["images"], summary["faces"]
-    line = f"{summary['source']}: {images} image{'s' * (images != 1)}{failed}, "
-    line += f"{faces} face{'s' * (faces != 1)}"
+    line = f"{summary['source']}: {counted(summary['images'], 'image')}{failed}, "
+    line += counted(summary["faces"], "face")
     if summary["with_mask"] or summary["without_mask"]:
         line += f" ({mask_and_gender_counts(summary)})"
     return line
@@ -173,6 +172,7 @@ class StreamRun:
         self._lock = threading.Lock()
 
     def __iter__(self) -> Iterator[Result | Summary]:
+        self._tally = None
         for source in self.sources:
             self.source = None if isinstance(source, np.ndarray | Image.Image) else str(source)
             if isinstance(source, np.ndarray | Image.Image):
@@ -190,13 +190,14 @@ class StreamRun:
             return None if self.closed is None else self.closed.data
 
     def finish(self) -> Summary | None:
-        """Close the open video or camera (its MP4 finished) and return the Summary that a
-        stopped run (Ctrl-C, `break`) did not yield: the open video's or camera's (with
-        tracking), else the open folder's so far; None otherwise."""
+        """Close the open video or camera (its MP4 finished) and return a Summary that a
+        stopped run (Ctrl-C, `break`) did not yield: first the open video's or camera's
+        (with tracking), then, on the next call, the open folder's so far; then None."""
         summary = self._end_stream()
-        tally, self._tally = self._tally, None
-        if summary is None and tally is not None and tally.images:
-            summary = Summary(tally.source, tally.summary())
+        if summary is None and self._tally is not None:
+            tally, self._tally = self._tally, None
+            if tally.images:
+                summary = Summary(tally.source, tally.summary())
         return summary
 
     def _end_stream(self) -> Summary | None:

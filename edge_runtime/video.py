@@ -92,12 +92,18 @@ def mask_and_gender_counts(summary: dict) -> str:
     )
 
 
+def counted(n: int, one: str, many: str | None = None) -> str:
+    """`1 face`, `2 faces`; `many` for an irregular plural (`people`)."""
+    return f"{n} {one if n == 1 else many or one + 's'}"
+
+
 def summary_lines(summary: dict) -> list[str]:
     """Readable summary: one line for the stream, one per person."""
     lines = [
-        f"{summary['source']}: {summary['frames']} frames, {summary['people']} people "
-        f"({mask_and_gender_counts(summary)}); {summary['short_tracks']} tracks shorter "
-        f"than {summary['min_frames']} frames not counted"
+        f"{summary['source']}: {counted(summary['frames'], 'frame')}, "
+        f"{counted(summary['people'], 'person', 'people')} "
+        f"({mask_and_gender_counts(summary)}); {counted(summary['short_tracks'], 'track')} "
+        f"shorter than {summary['min_frames']} frames not counted"
     ]
     for track in summary["tracks"]:
         line = (

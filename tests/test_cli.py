@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -227,10 +228,13 @@ def test_output_on_a_full_disk_is_one_line_and_exit_one(flags: list[str]):
 
 
 def test_ctrl_c_on_a_folder_prints_its_summary_so_far_and_exits_130():
-    import signal
+    def interruptible() -> None:  # a shell's background job starts with Ctrl-C ignored
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
 
     command = [sys.executable, "-m", "edge_runtime", str(TEST_DATA), "--json"]
-    with subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True) as process:
+    with subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, text=True, preexec_fn=interruptible
+    ) as process:
         first = json.loads(process.stdout.readline())
         process.send_signal(signal.SIGINT)
         rest = [json.loads(line) for line in process.stdout]
@@ -238,6 +242,7 @@ def test_ctrl_c_on_a_folder_prints_its_summary_so_far_and_exits_130():
     assert first["faces"] and rest, "stopped before the folder's end, with a summary"
     summary = rest[-1]["summary"]
     assert summary["source"] == str(TEST_DATA) and 1 <= summary["images"] < 8
+    assert summary["images"] == 1 + sum("faces" in item for item in rest)
 
 
 def test_a_folder_summary_says_one_image_and_one_face(tmp_path: Path, capsys):
@@ -245,4 +250,3 @@ def test_a_folder_summary_says_one_image_and_one_face(tmp_path: Path, capsys):
     assert main([str(tmp_path / "*.jpg")]) == 0
     last = capsys.readouterr().out.splitlines()[-1]
     assert last.startswith(f"{tmp_path}/*.jpg: 1 image, 1 face (")
-

@@ -11,7 +11,7 @@ import pytest
 from edge_runtime.tracking import Tracker, flips
 from edge_runtime.types import Face, Labels
 from edge_runtime.video import summary_lines
-from tests.conftest import two_person_video
+from tests.conftest import TEST_DATA, two_person_video
 
 MASK_T, GENDER_T = 0.5, {True: 0.465, False: 0.555}
 
@@ -185,6 +185,24 @@ def test_cli_on_a_video_tracks_summarises_and_writes_an_mp4(tmp_path, capsys):
     capture = cv2.VideoCapture(summary["video"])
     assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 24
     capture.release()
+
+
+def test_a_folder_stopped_in_its_video_keeps_both_summaries(tmp_path):
+    """`finish` gives the open video's summary, then the open folder's so far."""
+    import shutil
+
+    from edge_runtime import Pipeline
+
+    shutil.copy(TEST_DATA / "male_image_with_mask.jpg", tmp_path / "a.jpg")
+    two_person_video(tmp_path / "b_clip.mp4", frames=6)
+    run = Pipeline().stream(tmp_path)
+    for seen, _ in enumerate(run, 1):
+        if seen == 3:  # the photo, then two frames of the video
+            break
+    video, folder = run.finish(), run.finish()
+    assert video.data["frames"] == 2 and video.data["source"].endswith("b_clip.mp4")
+    assert folder.data == {**folder.data, "source": str(tmp_path), "images": 1, "faces": 1}
+    assert run.finish() is None
 
 
 def test_a_stream_stopped_early_finishes_its_mp4_and_keeps_its_summary(tmp_path):
