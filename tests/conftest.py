@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import csv
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -16,8 +18,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 # The tests keep ONNX Runtime's saved graphs in a folder of their own, not the user's cache
-# (subprocesses inherit it).
-os.environ.setdefault("EDGE_ORT_CACHE", tempfile.mkdtemp(prefix="edge_ort_cache_"))
+# (subprocesses and pytest-xdist workers inherit it), removed when the run ends.
+if "EDGE_ORT_CACHE" not in os.environ:
+    os.environ["EDGE_ORT_CACHE"] = tempfile.mkdtemp(prefix="edge_ort_cache_")
+    atexit.register(shutil.rmtree, os.environ["EDGE_ORT_CACHE"], ignore_errors=True)
 SHARED = Path(os.environ.get("EDGE_SHARED_DIR", ROOT.parent / "shared"))
 DATA = SHARED / "data"
 TEST_DATA = ROOT / "tests" / "data"
