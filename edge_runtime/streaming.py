@@ -79,8 +79,11 @@ class PhotoTally:
             if face.gender is not None:
                 self.genders[face.gender] += 1
 
-    def summary(self) -> dict:
-        return {
+    def summary(self) -> Summary | None:
+        """The folder's Summary so far; None before its first photo."""
+        if not self.images:
+            return None
+        data = {
             "source": self.source,
             "images": self.images,
             "failed": self.failed,
@@ -89,6 +92,7 @@ class PhotoTally:
             "without_mask": self.masks[False],
             "by_gender": dict(sorted(self.genders.items())),
         }
+        return Summary(self.source, data)
 
 
 def photo_summary_line(summary: dict) -> str:
@@ -174,13 +178,15 @@ class StreamRun:
     def __iter__(self) -> Iterator[Result | Summary]:
         self._tally = None
         for source in self.sources:
-            self.source = None if isinstance(source, np.ndarray | Image.Image) else str(source)
             if isinstance(source, np.ndarray | Image.Image):
+                self.source = None
                 yield self._photo(source, None)
-            elif is_camera(str(source)):
-                yield from self._video(str(source))
+                continue
+            self.source = str(source)
+            if is_camera(self.source):
+                yield from self._video(self.source)
             else:
-                yield from self._paths(str(source))
+                yield from self._paths(self.source)
 
     def live_summary(self) -> dict | None:
         """The open video's or camera's summary so far, else the last one's; None before."""
@@ -195,9 +201,7 @@ class StreamRun:
         (with tracking), then, on the next call, the open folder's so far; then None."""
         summary = self._end_stream()
         if summary is None and self._tally is not None:
-            tally, self._tally = self._tally, None
-            if tally.images:
-                summary = Summary(tally.source, tally.summary())
+            summary, self._tally = self._tally.summary(), None
         return summary
 
     def _end_stream(self) -> Summary | None:
@@ -232,8 +236,8 @@ class StreamRun:
                 tally.add(result)
             yield result
         self._tally = None
-        if tally is not None and tally.images:
-            yield Summary(source, tally.summary())
+        if tally is not None and (summary := tally.summary()) is not None:
+            yield summary
 
     def _photo(self, image: np.ndarray | Image.Image | None, path: Path | None) -> Result:
         """One photo's Result; what cannot be read, run or saved is a failed Result."""
