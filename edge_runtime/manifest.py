@@ -26,7 +26,6 @@ Format 2 (format 1 listed each MTCNN network as its own untyped entry)::
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -34,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from edge_runtime.cache import remembered_sha256, sha256_of
 from edge_runtime.json_fields import Fields, Malformed, show
 
 MANIFEST_NAME = "manifest.json"
@@ -61,15 +61,6 @@ DEFAULT_MODELS_DIR = Path(
 class ModelIntegrityError(RuntimeError):
     """A model file is missing, unlisted or does not match its manifest entry, or the
     manifest itself cannot be read (another format, a malformed entry)."""
-
-
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -416,12 +407,13 @@ def update_detector(
 
 
 def verified_file(models_dir: Path, model: ModelFile) -> Path:
-    """The path of a listed file, after checking its sha256; ModelIntegrityError, in one
-    line, when it is missing or differs."""
+    """The path of a listed file, after checking its sha256 (remembered while the file is
+    unchanged, `cache.remembered_sha256`); ModelIntegrityError, in one line, when it is
+    missing or differs."""
     path = Path(models_dir) / model.file
     if not path.is_file():
         raise ModelIntegrityError(f"model file {path} is missing")
-    actual = sha256_of(path)
+    actual = remembered_sha256(path)
     if actual != model.sha256:
         raise ModelIntegrityError(
             f"model file {path} has sha256 {actual[:12]}..., the manifest expects "

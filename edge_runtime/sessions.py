@@ -15,7 +15,7 @@ import numpy as np
 import onnxruntime as ort
 from onnxruntime import InferenceSession
 
-from edge_runtime.manifest import sha256_of
+from edge_runtime.cache import cache_dir, private_folder, remembered_sha256, sha256_of
 
 log = logging.getLogger(__name__)
 
@@ -77,15 +77,6 @@ def provider_options(provider: str) -> dict:
     return {}
 
 
-def optimized_cache_dir() -> Path | None:
-    """Where CPU sessions keep their optimised graphs (EDGE_ORT_CACHE, else
-    ~/.cache/edge_runtime/ort; "off" keeps none)."""
-    setting = os.environ.get("EDGE_ORT_CACHE", "")
-    if setting.lower() in ("off", "0", "none"):
-        return None
-    return Path(setting) if setting else Path.home() / ".cache" / "edge_runtime" / "ort"
-
-
 def cpu_signature() -> str:
     """What a saved graph is kept apart by: ONNX Runtime's version and this CPU's
     instruction sets."""
@@ -114,26 +105,14 @@ def _options(threads: int | None) -> ort.SessionOptions:
     return options
 
 
-def _private_folder(folder: Path) -> bool:
-    """Create `folder` (mode 0700) if needed; True if it is this user's own and no one
-    else can write to it, so a graph read from it is the one this user saved."""
-    try:
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        info = folder.stat()
-    except OSError:
-        return False
-    owner_ok = not hasattr(os, "getuid") or info.st_uid == os.getuid()
-    return owner_ok and not info.st_mode & 0o022 and os.access(folder, os.W_OK | os.X_OK)
-
-
 def _cached_cpu_session(path: Path, sha256: str, threads: int | None) -> InferenceSession | None:
     """A CPU session from the graph an earlier run optimised and saved (its sha256
     checked), or saved now; None where no cache can be kept (the caller builds the
     session as usual). The graph is saved fully optimised, layouts for this CPU included
     (the cache is kept per CPU, `cpu_signature`), in ONNX Runtime's own format, and loaded
     with no optimisation left to do: that format skips protobuf parsing as well."""
-    folder = optimized_cache_dir()
-    if folder is None or not _private_folder(folder):
+    folder = cache_dir()
+    if folder is None or not private_folder(folder):
         return None
     stem = f"{Path(path).stem}-{sha256[:16]}-{cpu_signature()}"
     cached, stamp = folder / f"{stem}.ort", folder / f"{stem}.ort.sha256"
@@ -144,7 +123,7 @@ def _cached_cpu_session(path: Path, sha256: str, threads: int | None) -> Inferen
     cpu = ["CPUExecutionProvider"]
     try:
         fresh = not (cached.is_file() and stamp.is_file())
-        if not fresh and stamp.read_text().strip() != sha256_of(cached):
+        if not fresh and stamp.read_text().strip() != remembered_sha256(cached):
             fresh = True  # damaged or swapped: saved anew
         if fresh:
             options = _options(threads)
@@ -179,7 +158,7 @@ def create_session(
 ) -> InferenceSession:
     """An InferenceSession with full graph optimisation and the given intra-op thread count,
     from a file or a serialized model. On the CPU, a file given with its (verified) `sha256`
-    keeps its optimised graph in a cache (`optimized_cache_dir`), so later processes start
+    keeps its optimised graph in a cache (`cache.cache_dir`), so later processes start
     without optimising again."""
     names = list(providers or ["CPUExecutionProvider"])
     if sha256 and cpu_only(names) and not isinstance(path, bytes):

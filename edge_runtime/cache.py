@@ -1,0 +1,81 @@
+"""The runtime's private cache folder, and file hashes remembered there so an unchanged
+model file is not hashed again by every process."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from pathlib import Path
+
+# A file changed again within its timestamps' granularity (2 s on FAT) could keep the same
+# times, so a hash is remembered only for a file left untouched for at least this long.
+SETTLED_NS = 2_000_000_000
+
+
+def cache_dir() -> Path | None:
+    """Where the runtime keeps what it can rebuild: optimised graphs and file hashes
+    (EDGE_ORT_CACHE, else ~/.cache/edge_runtime/ort; "off" keeps none)."""
+    setting = os.environ.get("EDGE_ORT_CACHE", "")
+    if setting.lower() in ("off", "0", "none"):
+        return None
+    return Path(setting) if setting else Path.home() / ".cache" / "edge_runtime" / "ort"
+
+
+def private_folder(folder: Path) -> bool:
+    """Create `folder` (mode 0700) if needed; True if it is this user's own and no one
+    else can write to it, so what is read from it is what this user wrote."""
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = folder.stat()
+    except OSError:
+        return False
+    owner_ok = not hasattr(os, "getuid") or info.st_uid == os.getuid()
+    return owner_ok and not info.st_mode & 0o022 and os.access(folder, os.W_OK | os.X_OK)
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _identity(path: Path) -> str:
+    """What changes whenever a file's content can have changed: any write or replacement
+    moves its ctime, which, unlike its mtime, cannot be set back."""
+    info = path.stat()
+    return f"{info.st_dev} {info.st_ino} {info.st_size} {info.st_mtime_ns} {info.st_ctime_ns}"
+
+
+def remembered_sha256(path: Path) -> str:
+    """Hex sha256 of a file, hashed once and remembered in the cache folder by the file's
+    identity (device, inode, size, times); hashed again whenever any of them changes, and
+    every time where no private cache folder can be kept."""
+    folder = cache_dir()
+    if folder is None or not private_folder(folder):
+        return sha256_of(path)
+    key = hashlib.sha256(str(Path(path).resolve()).encode()).hexdigest()[:32]
+    record = folder / "sha256" / key
+    before = _identity(path)
+    try:
+        identity, digest = record.read_text().rsplit(" ", 1)
+        if identity == before and len(digest.strip()) == 64:
+            return digest.strip()
+    except (OSError, ValueError):
+        pass
+    digest = sha256_of(path)
+    info = path.stat()
+    settled = time.time_ns() - max(info.st_mtime_ns, info.st_ctime_ns) >= SETTLED_NS
+    if settled and _identity(path) == before:
+        try:
+            record.parent.mkdir(mode=0o700, exist_ok=True)
+            partial = record.with_name(f"{key}.{os.getpid()}-{threading.get_ident()}.partial")
+            partial.write_text(f"{before} {digest}\n")
+            os.replace(partial, record)
+        except OSError:
+            pass
+    return digest
