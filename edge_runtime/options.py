@@ -138,13 +138,13 @@ def from_query(params: Mapping[str, str], base: Options) -> dict[str, Any]:
             f"{', '.join(Options.PER_CALL)})"
         )
     Options.refuse_fixed(params)  # before reading values that could not be used anyway
-    changes = {name: _parse(text, kinds()[name], name) for name, text in params.items()}
+    changes = {name: parse_value(text, kinds()[name], name) for name, text in params.items()}
     base.per_call(**changes)
     return changes
 
 
-def _parse(text: str, kind: type, name: str) -> Any:
-    """A query string value as the option's type: true/false for a flag."""
+def parse_value(text: str, kind: type, name: str) -> Any:
+    """A query string value as `kind`: true/false for a flag; ValueError in one line."""
     try:
         if kind is bool:
             return {"true": True, "false": False}[text.lower()]

@@ -314,17 +314,18 @@ def create_app(config: ServeConfig, pipeline=None):
             },
         },
     )
-    async def predict(request: Request, annotated: bool = False) -> dict:
+    async def predict(request: Request) -> dict:
         """Every face in the image: the CLI's JSON. Send a multipart form with a `file`
         field, or the image itself as the body. `annotated=true` adds the annotated photo
         (`annotated_jpeg`, base64) for the page. `min_face`, `max_side`, `threshold` and
         `faces_only` change the service's options for this image (`max_side` at most the
         service's own, so a request cannot lift its memory limit); anything else is
         refused (422)."""
-        from edge_runtime.options import from_query
+        from edge_runtime.options import from_query, parse_value
 
-        asked = {k: v for k, v in request.query_params.items() if k != "annotated"}
+        asked = dict(request.query_params)
         try:
+            annotated = parse_value(asked.pop("annotated", "false"), bool, "annotated")
             options = from_query(asked, pipeline.options)
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
@@ -411,13 +412,21 @@ def _infer(pipeline, data: bytes, name: str, max_pixels: int, options: dict):
 
 
 def _option_parameters() -> list[dict]:
-    """The per-request options as OpenAPI query parameters, described as `Options` does."""
+    """`annotated` and the per-request options as OpenAPI query parameters, described as
+    `Options` does."""
     import dataclasses
 
     from edge_runtime.options import Options
 
     kinds = {"bool": "boolean", "int": "integer", "float": "number"}
-    return [
+    annotated = {
+        "name": "annotated",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "boolean", "default": False},
+        "description": "add the annotated photo (`annotated_jpeg`, base64 JPEG)",
+    }
+    return [annotated] + [
         {
             "name": f.name,
             "in": "query",

@@ -105,7 +105,8 @@ def test_bad_inputs_get_a_one_line_4xx(server: str):
     assert_error(httpx.post(f"{server}/v1/predict?min_face=0.001", content=b"x"), 422, "at least")
     form = httpx.post(f"{server}/v1/predict", files={"other": ("a.jpg", b"x", "image/jpeg")})
     assert_error(form, 400, "without a `file` field")
-    assert_error(httpx.post(f"{server}/v1/predict?annotated=maybe", content=b"x"), 422, "bool")
+    maybe = "annotated: cannot read 'maybe' as true or false"
+    assert_error(httpx.post(f"{server}/v1/predict?annotated=maybe", content=b"x"), 422, maybe)
     assert_error(httpx.get(f"{server}/v1/stream"), 404, "no camera")
 
 
