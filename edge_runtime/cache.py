@@ -54,9 +54,10 @@ def _identity(path: Path) -> str:
 def remembered_sha256(path: Path) -> str:
     """Hex sha256 of a file, hashed once and remembered in the cache folder by the file's
     identity (device, inode, size, times); hashed again whenever any of them changes, and
-    every time where no private cache folder can be kept."""
+    every time where no private cache folder can be kept, or off POSIX (Windows' ctime is
+    the creation time, which a rewrite does not move)."""
     folder = cache_dir()
-    if folder is None or not private_folder(folder):
+    if os.name != "posix" or folder is None or not private_folder(folder):
         return sha256_of(path)
     key = hashlib.sha256(str(Path(path).resolve()).encode()).hexdigest()[:32]
     record = folder / "sha256" / key
