@@ -12,6 +12,7 @@ from pathlib import Path
 # A file changed again within its timestamps' granularity (2 s on FAT) could keep the same
 # times, so a hash is remembered only for a file left untouched for at least this long.
 SETTLED_NS = 2_000_000_000
+HEX_DIGITS = "0123456789abcdef"
 
 
 def cache_dir() -> Path | None:
@@ -51,32 +52,52 @@ def _identity(path: Path) -> str:
     return f"{info.st_dev} {info.st_ino} {info.st_size} {info.st_mtime_ns} {info.st_ctime_ns}"
 
 
-def remembered_sha256(path: Path) -> str:
+def remembered_sha256(path: Path, recheck: bool = False) -> str:
     """Hex sha256 of a file, hashed once and remembered in the cache folder by the file's
-    identity (device, inode, size, times); hashed again whenever any of them changes, and
-    every time where no private cache folder can be kept, or off POSIX (Windows' ctime is
-    the creation time, which a rewrite does not move)."""
+    identity (device, inode, size, times); hashed again whenever any of them changes, when
+    `recheck` is asked for (the record is then replaced), and every time where no private
+    cache folder can be kept, or off POSIX (Windows' ctime is the creation time, which a
+    rewrite does not move)."""
     folder = cache_dir()
-    if os.name != "posix" or folder is None or not private_folder(folder):
+    records = folder / "sha256" if folder else None
+    if os.name != "posix" or records is None or not private_folder(folder):
         return sha256_of(path)
-    key = hashlib.sha256(str(Path(path).resolve()).encode()).hexdigest()[:32]
-    record = folder / "sha256" / key
+    if not private_folder(records):
+        return sha256_of(path)
+    record = records / hashlib.sha256(str(Path(path).resolve()).encode()).hexdigest()[:32]
     before = _identity(path)
-    try:
-        identity, digest = record.read_text().rsplit(" ", 1)
-        if identity == before and len(digest.strip()) == 64:
-            return digest.strip()
-    except (OSError, ValueError):
-        pass
+    remembered = None if recheck else _read_record(record, before)
+    if remembered:
+        return remembered
     digest = sha256_of(path)
     info = path.stat()
     settled = time.time_ns() - max(info.st_mtime_ns, info.st_ctime_ns) >= SETTLED_NS
     if settled and _identity(path) == before:
-        try:
-            record.parent.mkdir(mode=0o700, exist_ok=True)
-            partial = record.with_name(f"{key}.{os.getpid()}-{threading.get_ident()}.partial")
-            partial.write_text(f"{before} {digest}\n")
-            os.replace(partial, record)
-        except OSError:
-            pass
+        _write_record(record, f"{before} {digest}\n")
     return digest
+
+
+def _read_record(record: Path, identity: str) -> str | None:
+    """The digest a record holds for a file of this identity; None for another identity,
+    no record or a damaged one."""
+    try:
+        if not record.is_file():
+            return None
+        remembered, digest = record.read_text().rsplit(" ", 1)
+    except (OSError, ValueError):
+        return None
+    digest = digest.strip()
+    ok = remembered == identity and len(digest) == 64 and set(digest) <= set(HEX_DIGITS)
+    return digest if ok else None
+
+
+def _write_record(record: Path, text: str) -> None:
+    """Replace `record` atomically; a record that cannot be written is simply not kept."""
+    partial = record.with_name(f"{record.name}.{os.getpid()}-{threading.get_ident()}.partial")
+    try:
+        partial.write_text(text)
+        os.replace(partial, record)
+    except OSError:
+        pass
+    finally:
+        partial.unlink(missing_ok=True)

@@ -414,6 +414,8 @@ def verified_file(models_dir: Path, model: ModelFile) -> Path:
     if not path.is_file():
         raise ModelIntegrityError(f"model file {path} is missing")
     actual = remembered_sha256(path)
+    if actual != model.sha256:  # read once more, whatever was remembered
+        actual = remembered_sha256(path, recheck=True)
     if actual != model.sha256:
         raise ModelIntegrityError(
             f"model file {path} has sha256 {actual[:12]}..., the manifest expects "

@@ -143,11 +143,18 @@ def from_query(params: Mapping[str, str], base: Options) -> dict[str, Any]:
     return changes
 
 
+FLAG_WORDS = {
+    **dict.fromkeys(("true", "1", "yes", "on"), True),
+    **dict.fromkeys(("false", "0", "no", "off"), False),
+}
+
+
 def parse_value(text: str, kind: type, name: str) -> Any:
-    """A query string value as `kind`: true/false for a flag; ValueError in one line."""
+    """A query string value as `kind` (a flag: true/false, also 1/0, yes/no, on/off, as
+    FastAPI reads them); ValueError in one line."""
     try:
         if kind is bool:
-            return {"true": True, "false": False}[text.lower()]
+            return FLAG_WORDS[text.lower()]
         return kind(text)
     except (KeyError, ValueError):
         expected = "true or false" if kind is bool else kind.__name__

@@ -17,6 +17,7 @@ from edge_runtime.manifest import DEFAULT_MODELS_DIR, ModelIntegrityError, verif
 
 @pytest.fixture
 def private_cache(tmp_path: Path, monkeypatch) -> Path:
+    """A private cache folder that remembers hashes of files left alone for 20 ms."""
     folder = tmp_path / "cache"
     monkeypatch.setenv("EDGE_ORT_CACHE", str(folder))
     monkeypatch.setattr(cache, "SETTLED_NS", 20_000_000)  # 20 ms: these files are new
@@ -44,13 +45,41 @@ def test_a_hash_is_remembered_until_the_file_changes(tmp_path: Path, private_cac
     assert remembered_sha256(path) == sha256_of(path) != digest.strip()
 
 
+def test_a_just_written_or_changing_file_is_not_remembered(
+    tmp_path: Path, private_cache: Path, monkeypatch
+):
+    path = tmp_path / "weights.bin"
+    path.write_bytes(b"the weights")
+    monkeypatch.setattr(cache, "SETTLED_NS", 2_000_000_000)
+    assert remembered_sha256(path) == sha256_of(path)
+    assert not list((private_cache / "sha256").iterdir())  # its times could still repeat
+    monkeypatch.setattr(cache, "SETTLED_NS", 0)
+
+    def hash_while_it_changes(target: Path) -> str:
+        digest = sha256_of(target)
+        with open(target, "ab") as f:
+            f.write(b"more")
+        return digest
+
+    monkeypatch.setattr(cache, "sha256_of", hash_while_it_changes)
+    remembered_sha256(path)
+    assert not list((private_cache / "sha256").iterdir())
+
+
 def test_a_network_damaged_after_its_check_is_still_refused(tmp_path: Path, private_cache):
     models = tmp_path / "models"
     shutil.copytree(DEFAULT_MODELS_DIR / "mtcnn", models / "mtcnn")
     shutil.copy(DEFAULT_MODELS_DIR / "manifest.json", models / "manifest.json")
     time.sleep(0.05)
     verified_detector(models, "mtcnn")
-    assert len(list((private_cache / "sha256").iterdir())) == 3
+    records = list((private_cache / "sha256").iterdir())
+    assert len(records) == 3
+    for record in records:  # wrong or damaged records are read past, and replaced
+        identity = record.read_text().rsplit(" ", 1)[0]
+        record.write_text(f"{identity} {'0' * 64 if record == records[0] else 'z' * 64}\n")
+    verified_detector(models, "mtcnn")
+    digests = {record.read_text().rsplit(" ", 1)[1].strip() for record in records}
+    assert "0" * 64 not in digests and "".join(digests) == "".join(digests).strip("z")
     onet = models / "mtcnn" / "onet.onnx"
     data = bytearray(onet.read_bytes())
     data[len(data) // 2] ^= 0xFF

@@ -53,6 +53,9 @@ def test_unknown_and_bad_options_are_refused_in_one_line():
 def test_query_parameters_read_as_the_options_types():
     changes = from_query({"threshold": "0.95", "faces_only": "true", "min_face": "40"}, Options())
     assert changes == {"threshold": 0.95, "faces_only": True, "min_face": 40.0}
+    for words, flag in (("1 Yes ON", True), ("0 no Off FALSE", False)):
+        for word in words.split():  # as FastAPI reads a bool
+            assert from_query({"faces_only": word}, Options()) == {"faces_only": flag}
     for query, words in (
         ({"threshold": "high"}, "cannot read 'high' as float"),
         ({"faces_only": "maybe"}, "cannot read 'maybe' as true or false"),
