@@ -90,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
     calib.add_argument("--run", type=Path, required=True, help="run folder of fit")
     calib.add_argument("--data", type=Path, required=True, help="its prepared folder")
 
+    souper = sub.add_parser(
+        "soup", help="one model with the mean weights of runs fine-tuned from the same start"
+    )
+    souper.add_argument("--runs", type=Path, nargs="+", required=True, help="run folders of fit")
+    souper.add_argument("--out", type=Path, required=True, help="new run folder (calibrate it)")
+
     card = sub.add_parser("card", help="print the model card's results from finished runs")
     card.add_argument("--runs", type=Path, default=Path("work/runs"))
     card.add_argument("--models", type=Path, default=Path("models"))
@@ -272,6 +278,10 @@ def main(argv: list[str] | None = None) -> int:
         from train.calibrate import calibrate
 
         print(json.dumps(calibrate(args.run, args.data), indent=2))
+    elif args.command == "soup":
+        from train.soup import soup
+
+        print(f"wrote {soup(args.runs, args.out) / 'model.keras'}")
     elif args.command == "card":
         from train.card import results_markdown
 
