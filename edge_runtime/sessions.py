@@ -138,6 +138,10 @@ def _cached_cpu_session(path: Path, sha256: str, threads: int | None) -> Inferen
         options = _options(threads)
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         options.add_session_config_entry("session.load_model_format", "ORT")
+        # Map the file instead of reading it, and let the weights point into the mapping
+        # rather than be copied out: the cache is only ever replaced, never written in place.
+        options.add_session_config_entry("session.use_memory_mapped_ort_model", "1")
+        options.add_session_config_entry("session.use_ort_model_bytes_for_initializers", "1")
         return InferenceSession(str(cached), sess_options=options, providers=cpu)
     except Exception as exc:  # ONNX Runtime's own errors too: no cache, build as usual
         log.debug("no optimised-graph cache in %s: %s", folder, exc)
