@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -146,8 +147,9 @@ def _cached_cpu_session(path: Path, sha256: str, threads: int | None) -> Inferen
     except Exception as exc:  # ONNX Runtime's own errors too: no cache, build as usual
         log.debug("no optimised-graph cache in %s: %s", folder, exc)
         if not fresh:  # a saved entry that does not load: drop it, the next run saves anew
-            cached.unlink(missing_ok=True)
-            stamp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # Windows keeps a mapped file
+                cached.unlink(missing_ok=True)
+                stamp.unlink(missing_ok=True)
         return None
     finally:
         partial.unlink(missing_ok=True)

@@ -13,7 +13,7 @@ import numpy as np
 
 def mean_weights(weight_lists: Sequence[Sequence[np.ndarray]]) -> list[np.ndarray]:
     """Element-wise mean of each floating-point weight (batch-norm statistics included);
-    other variables (random-number states) are the first model's."""
+    any other variable is taken from the first model (Keras lists none today)."""
     return [
         np.mean(arrays, axis=0).astype(arrays[0].dtype)
         if np.issubdtype(arrays[0].dtype, np.floating)
@@ -28,11 +28,16 @@ def soup(runs: Sequence[Path], out: Path) -> Path:
     from train.model import make_model
     from train.run_model import load_run_model
 
-    runs = [Path(r) for r in runs]
+    runs, out = [Path(r) for r in runs], Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise ValueError(f"{out} is not empty: a soup goes into a new run folder")
     labels = [json.loads((r / "labels.json").read_text()) for r in runs]
-    kinds = {(lab["task"], tuple(lab["class_names"]), int(lab["input_size"])) for lab in labels}
+    fields = ("task", "class_names", "input_size", "margin", "preprocessing")
+    kinds = {json.dumps([lab.get(f) for f in fields]) for lab in labels}
     if len(runs) < 2 or len(kinds) != 1:
-        raise ValueError(f"a soup needs 2+ runs of one task, classes and input size: {kinds}")
+        raise ValueError(
+            f"a soup needs 2+ runs alike in {', '.join(fields)}; these differ: {sorted(kinds)}"
+        )
     model = make_model(int(labels[0]["input_size"]))
     model.set_weights(mean_weights([load_run_model(r).get_weights() for r in runs]))
     out.mkdir(parents=True, exist_ok=True)
@@ -41,5 +46,6 @@ def soup(runs: Sequence[Path], out: Path) -> Path:
     (out / "labels.json").write_text(json.dumps(neutral, indent=2) + "\n")
     sources = [str(r) for r in runs]
     (out / "config.json").write_text(json.dumps({"soup_of": sources}, indent=2) + "\n")
-    (out / "metrics.json").write_text(json.dumps({"task": labels[0]["task"], "soup_of": sources}))
+    metrics = {"task": labels[0]["task"], "soup_of": sources}
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return out
