@@ -45,10 +45,9 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _identity(path: Path) -> str:
+def _identity(info: os.stat_result) -> str:
     """What changes whenever a file's content can have changed: any write or replacement
     moves its ctime, which, unlike its mtime, cannot be set back."""
-    info = path.stat()
     return f"{info.st_dev} {info.st_ino} {info.st_size} {info.st_mtime_ns} {info.st_ctime_ns}"
 
 
@@ -59,20 +58,20 @@ def remembered_sha256(path: Path, recheck: bool = False) -> str:
     cache folder can be kept, or off POSIX (Windows' ctime is the creation time, which a
     rewrite does not move)."""
     folder = cache_dir()
-    records = folder / "sha256" if folder else None
-    if os.name != "posix" or records is None or not private_folder(folder):
+    if os.name != "posix" or folder is None:
         return sha256_of(path)
-    if not private_folder(records):
+    records = folder / "sha256"
+    if not (private_folder(folder) and private_folder(records)):  # made 0700, in this order
         return sha256_of(path)
     record = records / hashlib.sha256(str(Path(path).resolve()).encode()).hexdigest()[:32]
-    before = _identity(path)
+    before = _identity(path.stat())
     remembered = None if recheck else _read_record(record, before)
     if remembered:
         return remembered
     digest = sha256_of(path)
-    info = path.stat()
-    settled = time.time_ns() - max(info.st_mtime_ns, info.st_ctime_ns) >= SETTLED_NS
-    if settled and _identity(path) == before:
+    after = path.stat()  # unchanged while it was read, and left alone long enough
+    settled = time.time_ns() - max(after.st_mtime_ns, after.st_ctime_ns) >= SETTLED_NS
+    if settled and _identity(after) == before:
         _write_record(record, f"{before} {digest}\n")
     return digest
 

@@ -28,10 +28,8 @@ def ci(interval) -> str:
     return f"[{pct(interval[0])}, {pct(interval[1])}]"
 
 
-def fit_recipe(task: str, run: Path) -> list[str]:
+def fit_recipe(task: str, run: Path, config: dict, metrics: dict) -> list[str]:
     """The fit command of a run and what its history says about it."""
-    config = json.loads((run / "config.json").read_text())
-    metrics = json.loads((run / "metrics.json").read_text())
     with open(run / "history.csv", newline="") as f:
         history = list(csv.DictReader(f))
     wall = (run / "model.keras").stat().st_mtime - (run / "config.json").stat().st_mtime
@@ -70,7 +68,10 @@ def run_section(task: str, run: Path, entry: ClassifierEntry | None) -> str:
     config = json.loads((run / "config.json").read_text())
     metrics = json.loads((run / "metrics.json").read_text())
     test = metrics["test"]
-    recipe = soup_recipe(task, config) if "soup_of" in config else fit_recipe(task, run)
+    if "soup_of" in config:
+        recipe = soup_recipe(task, config)
+    else:
+        recipe = fit_recipe(task, run, config, metrics)
     lines = [
         f"### `{task}`",
         "",
