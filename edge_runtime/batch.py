@@ -25,6 +25,7 @@ from edge_runtime.batch_inputs import decode, list_inputs
 from edge_runtime.batch_output import PartWriter, flatten, summarize, summary_lines
 from edge_runtime.image_io import DEFAULT_MAX_PIXELS
 from edge_runtime.options import (
+    EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_SOME_FAILED,
     EXIT_USAGE,
@@ -374,7 +375,7 @@ def main(argv: list[str]) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"stopped: what is in {args.out} is complete; run again to go on", file=sys.stderr)
-        return EXIT_SOME_FAILED
+        return EXIT_INTERRUPTED
     except Exception as exc:  # Ray's own failures (a cluster lost, actors that cannot start)
         if type(exc).__module__.split(".")[0] != "ray":
             raise

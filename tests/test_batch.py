@@ -152,6 +152,34 @@ def test_a_job_killed_half_way_resumes_without_duplicates(tmp_path: Path):
     assert_same_tables(once, out)
 
 
+def test_ctrl_c_keeps_whole_parts_and_exits_130(tmp_path: Path):
+    def interruptible() -> None:  # a shell's background job starts with Ctrl-C ignored
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    folder = photos_with_bad_files(tmp_path / "photos")
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "edge_runtime", "batch", str(folder), "--out", str(out)]
+    with subprocess.Popen(
+        [*command, "--part-size", "1"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=interruptible,
+    ) as process:
+        deadline = time.time() + 300
+        while not list((out / "inputs").glob("part-*.parquet")) and time.time() < deadline:
+            assert process.poll() is None, "the job ended before its first part"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 130
+        stderr = process.stderr.read()
+    assert stderr.strip().splitlines()[-1].startswith(f"stopped: what is in {out} is complete")
+    assert "Traceback" not in stderr
+    _, partial = rows_by_key(out)
+    assert 0 < len(partial) < 11
+
+
 # Ray: a real local cluster of 2 CPUs, started by the job as a user's job starts it (the
 # killed actor and killed driver test), or joined by the job (--ray=ADDRESS) where the test
 # holds one for its own Ray Data pipeline as well.
