@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -293,12 +295,15 @@ def test_repeat_real_only_where_synthetic_masks_are_mixed_in():
 
 
 @pytest.mark.slow
-def test_packed_data_writes_the_same_run_folder(prepared: Path, trained: Path, tmp_path: Path):
-    """The GPU path on this machine's backend: pack -> fit on the .npz -> float16 parts
-    -> a run folder that loads (model.keras rebuilt from the parts) like a folder run's.
-    The packed file holds train and val alone, as a device call carries it. The fit runs
-    under the mirrored strategy on two logical CPUs (`--distribute mirrored`) too, so that
-    strategy needs no training run of its own."""
+def test_gpu_scripts_train_from_the_shipped_model_and_bring_back_a_run(
+    prepared: Path, trained: Path, tmp_path: Path
+):
+    """The GPU call on this machine's backend: `scripts/gpu_bundle.sh` (pack train and val,
+    the shipped model, sha256-summed parts) -> `scripts/gpu_train.sh` (unpack, fit on the
+    .npz from `models/mask.onnx`, float16 parts into $OUT) -> a run folder here that loads
+    (model.keras rebuilt from the parts) like a folder run's. The fit runs under the mirrored
+    strategy on two logical CPUs (`--distribute mirrored`) too, so that strategy needs no
+    training run of its own."""
     from PIL import Image
 
     from train.packed import load_packed, pack
@@ -311,36 +316,60 @@ def test_packed_data_writes_the_same_run_folder(prepared: Path, trained: Path, t
     first = np.asarray(Image.open(prepared / rows[0]["file"]).convert("RGB"), np.float32)
     assert np.abs(packed["image"][0] - first).mean() < 3  # JPEG quality 95
 
-    pack(prepared, tmp_path / "train_val.npz", quality=92, splits=("train", "val"))
-    train_val = load_packed(tmp_path / "train_val.npz")
+    gpu, out, back = tmp_path / "gpu", tmp_path / "out", tmp_path / "back"
+    env = {**os.environ, "PYTHON": sys.executable, "GPU_WHEELS": "0", "GPU_PART_SIZE": "8M"}
+    bundle = ["bash", "scripts/gpu_bundle.sh", str(gpu), f"mask={prepared}"]
+    made = subprocess.run(bundle, cwd=ROOT, env=env, capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr[-2000:]
+    assert len(list(gpu.glob("part*"))) >= 3  # the shipped model alone is 23 MB
+
+    def gpu_train(folder: Path, out: Path) -> subprocess.CompletedProcess:
+        out.mkdir()
+        command = ["bash", "scripts/gpu_train.sh", str(folder)]
+        return subprocess.run(
+            command, cwd=ROOT, env=env | {"OUT": str(out)}, capture_output=True, text=True
+        )
+
+    damaged = tmp_path / "damaged"
+    shutil.copytree(gpu, damaged)
+    with open(damaged / "part01", "r+b") as part:
+        part.seek(1000)
+        byte = part.read(1)
+        part.seek(1000)
+        part.write(bytes([byte[0] ^ 1]))
+    refused = gpu_train(damaged, tmp_path / "out_damaged")
+    assert refused.returncode != 0 and "FAILED" in refused.stdout + refused.stderr
+    assert not (damaged / "bundle").exists()
+
+    # 3 epochs asked, but a time limit (minutes) that the first epoch already passes
+    flags = "--epochs 3 --batch-size 8 --time-limit 0.001 --distribute mirrored"
+    env |= {"KERAS_BACKEND": "tensorflow", "GPU_FIT_ARGS": flags}
+    result = gpu_train(gpu, out)
+    log = (out / "mask.log").read_text()
+    assert result.returncode == 0, result.stdout[-1000:] + log[-2000:]
+    assert "started from" in log and "num_replicas_in_sync=2" in log and "arrays" in log
+
+    train_val = load_packed(gpu / "bundle" / "mask.npz")
     assert len(train_val["label"]) == sum(r["split"] != "test" for r in rows)
     assert set(train_val["split"].tolist()) == {0, 1}
-
-    run = tmp_path / "run"
-    # 3 epochs asked, but a time limit (minutes) that the first epoch already passes
-    command = fit_command(
-        tmp_path / "train_val.npz",
-        run,
-        3,
-        "--half-parts",
-        "--time-limit",
-        "0.001",
-        "--distribute",
-        "mirrored",
-    )
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "num_replicas_in_sync=2" in result.stdout + result.stderr
-    assert "arrays" in result.stdout and logged_epochs(run / "history.csv") == [0]
+    run = gpu / "runs" / "mask"
+    assert logged_epochs(run / "history.csv") == [0]
     assert {p.name for p in trained.iterdir()} <= {p.name for p in run.iterdir()}
     metrics = json.loads((run / "metrics.json").read_text())
     assert "val" in metrics and "test" not in metrics
-    parts = sorted(run.glob("weights16.npz.part*"))
-    assert parts and all(p.stat().st_size <= PART_BYTES for p in parts)
 
+    back.mkdir()
+    subprocess.run(["tar", "-xzf", str(out / "mask" / "run.tar.gz"), "-C", str(back)], check=True)
+    parts = sorted((out / "mask").glob("weights16.npz.part*"))
+    assert parts and all(p.stat().st_size <= PART_BYTES for p in parts)
+    for part in parts:
+        shutil.copy(part, back / part.name)
+    assert {"config.json", "labels.json", "metrics.json", "history.csv"} <= {
+        p.name for p in back.iterdir()
+    }
+    assert not (back / "model.keras").exists()
     images = packed["image"][packed["split"] == 2].astype(np.float32)
     original = load_run_model(run).predict(images, verbose=0).reshape(-1)
-    (run / "model.keras").unlink()
-    rebuilt = load_run_model(run).predict(images, verbose=0).reshape(-1)
-    assert (run / "model.keras").exists()
+    rebuilt = load_run_model(back).predict(images, verbose=0).reshape(-1)
+    assert (back / "model.keras").exists()
     assert np.abs(rebuilt - original).max() < 0.02  # float16 weights
