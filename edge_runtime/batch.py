@@ -287,8 +287,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog=f"{program_name()} batch",
         description="Faces, masks and gender over many photos and videos, to Parquet; "
         "in one process, or on Ray Data with --ray.",
-        epilog="Exit codes: 0 all inputs processed, 1 some inputs failed (or the job was "
-        "stopped: run it again to go on), 2 usage error. With --ray, --threads is replaced "
+        epilog="Exit codes: 0 all inputs processed, 1 some inputs failed, 2 usage error, "
+        "130 stopped by Ctrl-C (run it again to go on). With --ray, --threads is replaced "
         "by --cpus-per-actor.",
     )
     parser.add_argument(

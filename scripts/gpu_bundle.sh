@@ -26,6 +26,7 @@ for pair in "$@"; do
     task=${pair%%=*}
     data=${pair#*=}
     [ -f "models/$task.onnx" ] || { echo "error: no models/$task.onnx to start from" >&2; exit 2; }
+    [ -f "$data/prepare.json" ] || { echo "error: $data: not a prepared folder" >&2; exit 2; }
     prepared_for=$("$python" -c 'import json, sys; print(json.load(open(sys.argv[1]))["task"])' \
         "$data/prepare.json")
     [ "$prepared_for" = "$task" ] || {

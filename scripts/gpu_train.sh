@@ -12,6 +12,11 @@
 # for every fit (later flags win); PYTHON (python3); KERAS_BACKEND (jax).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+usage="usage: $0 FOLDER [fetch TASK]"
+if [ $# -ne 1 ] && { [ $# -ne 3 ] || [ "$2" != fetch ]; }; then
+    echo "$usage" >&2
+    exit 2
+fi
 folder=$(cd "$1" && pwd)
 python=${PYTHON:-python3}
 : "${OUT:?OUT must name the folder to bring back}"
@@ -33,7 +38,7 @@ collect() {  # what `train calibrate` needs of a run (it rebuilds model.keras), 
     echo "$1: $(ls "$OUT/$1" | tr '\n' ' ')"
 }
 
-if [ "${2:-}" = fetch ]; then
+if [ $# -eq 3 ]; then
     collect "$3"
     exit
 fi

@@ -321,11 +321,14 @@ def test_gpu_scripts_train_from_the_shipped_model_and_bring_back_a_run(
     bundle = ["bash", "scripts/gpu_bundle.sh", str(gpu), f"mask={prepared}"]
     made = subprocess.run(bundle, cwd=ROOT, env=env, capture_output=True, text=True)
     assert made.returncode == 0, made.stderr[-2000:]
+    swapped = [*bundle[:2], str(tmp_path / "swapped"), f"gender_masked={prepared}"]
+    refused = subprocess.run(swapped, cwd=ROOT, env=env, capture_output=True, text=True)
+    assert refused.returncode == 2 and "prepared for mask" in refused.stderr
     assert len(list(gpu.glob("part*"))) >= 3  # the shipped model alone is 23 MB
 
-    def gpu_train(folder: Path, out: Path) -> subprocess.CompletedProcess:
+    def gpu_train(folder: Path, out: Path, *fetch: str) -> subprocess.CompletedProcess:
         out.mkdir()
-        command = ["bash", "scripts/gpu_train.sh", str(folder)]
+        command = ["bash", "scripts/gpu_train.sh", str(folder), *fetch]
         return subprocess.run(
             command, cwd=ROOT, env=env | {"OUT": str(out)}, capture_output=True, text=True
         )
@@ -360,6 +363,11 @@ def test_gpu_scripts_train_from_the_shipped_model_and_bring_back_a_run(
 
     back.mkdir()
     subprocess.run(["tar", "-xzf", str(out / "mask" / "run.tar.gz"), "-C", str(back)], check=True)
+    fetched = gpu_train(gpu, tmp_path / "fetched", "fetch", "mask")
+    assert fetched.returncode == 0, fetched.stderr[-2000:]
+    assert {p.name for p in (tmp_path / "fetched" / "mask").iterdir()} == {
+        p.name for p in (out / "mask").iterdir()
+    }
     parts = sorted((out / "mask").glob("weights16.npz.part*"))
     assert parts and all(p.stat().st_size <= PART_BYTES for p in parts)
     for part in parts:
