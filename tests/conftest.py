@@ -46,6 +46,23 @@ def detector():
     return MTCNN(detector="mtcnn")
 
 
+def ctrl_c_stops_it() -> None:
+    """A child's preexec_fn: Ctrl-C (SIGINT) back to its default, which a shell's background
+    job starts without (ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def wait_for(proc: subprocess.Popen, ready: Callable[[], bool], what: str, seconds=600) -> None:
+    """Wait while `proc` runs until `ready()` holds or `seconds` pass; fail if it ended
+    first, `what` saying in the failure what should have happened."""
+    deadline = time.time() + seconds
+    while time.time() < deadline and proc.poll() is None:
+        if ready():
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, f"the command ended before {what}"
+
+
 def kill_when(command: list[str], ready: Callable[[], bool], what: str) -> None:
     """Start a command in its own process group and SIGKILL the group once `ready()` holds
     (within 10 minutes); `what` says in the failure what should have happened first."""
@@ -56,12 +73,7 @@ def kill_when(command: list[str], ready: Callable[[], bool], what: str) -> None:
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    deadline = time.time() + 600
-    while time.time() < deadline and proc.poll() is None:
-        if ready():
-            break
-        time.sleep(0.05)
-    assert proc.poll() is None, f"the command ended before {what}"
+    wait_for(proc, ready, what)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
 

@@ -15,7 +15,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import DATA, ROOT, TEST_DATA, kill_when, needs_shared, two_person_video
+from tests.conftest import (
+    DATA,
+    ROOT,
+    TEST_DATA,
+    ctrl_c_stops_it,
+    kill_when,
+    needs_shared,
+    two_person_video,
+    wait_for,
+)
 
 pytest.importorskip("pyarrow", reason='batch output needs pyarrow: pip install ".[scale]"')
 
@@ -132,9 +141,14 @@ def test_a_video_gives_a_row_per_kept_frame(tmp_path: Path):
     assert masks == {(f, m) for f in (0, 3, 6, 9) for m in (True, False)}
 
 
+def has_a_part(out: Path) -> bool:
+    """Whether a batch job writing to `out` has committed a part (its inputs file)."""
+    return bool(list((out / "inputs").glob("part-*.parquet")))
+
+
 def start_and_kill_after_first_part(command: list[str], out: Path) -> None:
     """Start a batch job, SIGKILL it (and its children) once a part is committed."""
-    kill_when(command, lambda: bool(list((out / "inputs").glob("part-*.parquet"))), "a part")
+    kill_when(command, lambda: has_a_part(out), "a part")
 
 
 @pytest.mark.slow
@@ -153,9 +167,6 @@ def test_a_job_killed_half_way_resumes_without_duplicates(tmp_path: Path):
 
 
 def test_ctrl_c_keeps_whole_parts_and_exits_130(tmp_path: Path):
-    def interruptible() -> None:  # a shell's background job starts with Ctrl-C ignored
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-
     folder = photos_with_bad_files(tmp_path / "photos")
     out = tmp_path / "out"
     command = [sys.executable, "-m", "edge_runtime", "batch", str(folder), "--out", str(out)]
@@ -165,12 +176,9 @@ def test_ctrl_c_keeps_whole_parts_and_exits_130(tmp_path: Path):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=interruptible,
+        preexec_fn=ctrl_c_stops_it,
     ) as process:
-        deadline = time.time() + 300
-        while not list((out / "inputs").glob("part-*.parquet")) and time.time() < deadline:
-            assert process.poll() is None, "the job ended before its first part"
-            time.sleep(0.05)
+        wait_for(process, lambda: has_a_part(out), "its first part", seconds=300)
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=60) == 130
         stderr = process.stderr.read()

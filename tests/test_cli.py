@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from edge_runtime.__main__ import main
-from tests.conftest import ROOT, TEST_DATA, two_person_video
+from tests.conftest import ROOT, TEST_DATA, ctrl_c_stops_it, two_person_video
 
 GOOD = TEST_DATA / "male_image_with_mask.jpg"
 
@@ -228,12 +228,9 @@ def test_output_on_a_full_disk_is_one_line_and_exit_one(flags: list[str]):
 
 
 def test_ctrl_c_on_a_folder_prints_its_summary_so_far_and_exits_130():
-    def interruptible() -> None:  # a shell's background job starts with Ctrl-C ignored
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-
     command = [sys.executable, "-m", "edge_runtime", str(TEST_DATA), "--json"]
     with subprocess.Popen(
-        command, cwd=ROOT, stdout=subprocess.PIPE, text=True, preexec_fn=interruptible
+        command, cwd=ROOT, stdout=subprocess.PIPE, text=True, preexec_fn=ctrl_c_stops_it
     ) as process:
         first = json.loads(process.stdout.readline())
         process.send_signal(signal.SIGINT)
