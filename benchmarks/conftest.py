@@ -15,6 +15,15 @@ VGA = (640, 480)
 PHOTOS_PER_ROUND = 8
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every benchmark `benchmark`, so that CI runs them once each in the slow tests'
+    pytest (`-m "slow or benchmark"`), on the workers those leave idle."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents and item.get_closest_marker("benchmark") is None:
+            item.add_marker(pytest.mark.benchmark)
+
+
 def _four_by_three(folder: Path):
     from edge_runtime.image_io import load_image
 

@@ -31,6 +31,10 @@ recipe() {  # each task's schedule from its shipped weights: a second cosine cyc
 
 collect() {  # what `train calibrate` needs of a run (it rebuilds model.keras), in $OUT/TASK
     local run=$folder/runs/$1
+    if ! compgen -G "$run/weights16.npz.part*" > /dev/null; then
+        echo "error: $1 has no trained run in $folder/runs" >&2
+        exit 1
+    fi
     mkdir -p "$OUT/$1"
     cp "$run"/weights16.npz.part* "$OUT/$1/"
     tar -C "$run" -czf "$OUT/$1/run.tar.gz" --exclude '*.keras' --exclude 'weights16*' \
@@ -43,7 +47,8 @@ if [ $# -eq 3 ]; then
     exit
 fi
 
-(cd "$folder" && sha256sum --check --quiet SHA256SUMS && cat part* | tar -xf -)
+# A second call unpacks and installs what it brings afresh (runs/ stays as it is).
+(cd "$folder" && sha256sum --check --quiet SHA256SUMS && rm -rf bundle site && cat part* | tar -xf -)
 if [ -d "$folder/bundle/wheels" ]; then
     "$python" -m pip install --quiet --no-index --no-deps --no-compile --target "$folder/site" \
         "$folder"/bundle/wheels/*.whl

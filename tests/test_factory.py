@@ -368,6 +368,9 @@ def test_gpu_scripts_train_from_the_shipped_model_and_bring_back_a_run(
     assert {p.name for p in (tmp_path / "fetched" / "mask").iterdir()} == {
         p.name for p in (out / "mask").iterdir()
     }
+    untrained = gpu_train(gpu, tmp_path / "untrained", "fetch", "gender_masked")
+    assert untrained.returncode == 1 and "gender_masked has no trained run" in untrained.stderr
+    assert not any((tmp_path / "untrained").iterdir())
     parts = sorted((out / "mask").glob("weights16.npz.part*"))
     assert parts and all(p.stat().st_size <= PART_BYTES for p in parts)
     for part in parts:
