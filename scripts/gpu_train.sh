@@ -48,7 +48,8 @@ if [ $# -eq 3 ]; then
 fi
 
 # A second call unpacks and installs what it brings afresh (runs/ stays as it is).
-(cd "$folder" && sha256sum --check --quiet SHA256SUMS && rm -rf bundle site && cat part* | tar -xf -)
+(cd "$folder" && sha256sum --check --quiet SHA256SUMS && rm -rf bundle site \
+    && cat part* | tar -xf -)
 if [ -d "$folder/bundle/wheels" ]; then
     "$python" -m pip install --quiet --no-index --no-deps --no-compile --target "$folder/site" \
         "$folder"/bundle/wheels/*.whl
