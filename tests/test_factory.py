@@ -89,6 +89,70 @@ def test_excluded_photos_leave_train_and_val_but_not_test(prepared: Path, tmp_pa
     )
 
 
+def test_boxes_crop_the_labelled_face_into_the_split_its_row_gives(tmp_path: Path):
+    from PIL import Image
+
+    from edge_runtime.crop import crop_face
+    from edge_runtime.image_io import load_image
+    from edge_runtime.mtcnn import MTCNN
+    from train.prepare import prepare
+
+    photos = needs_shared(DATA / "scenes_masked")
+    table = ROOT / "train" / "labels" / "scenes_masked_gender.csv"
+    labelled = read_csv(table)
+    summary = prepare("gender_masked", [], tmp_path / "p", SIZE, limit=4, boxes=[(table, photos)])
+    rows = read_csv(tmp_path / "p" / "index.csv")
+    assert len(rows) == 8 and {r["source"] for r in rows} == {"rwmfd"}
+    assert summary["counts"]["labelled_box"] == 8 and "face_found" not in summary["counts"]
+    for row in rows:  # its own box, not the largest face, and the split the list gives
+        photo = Path(row["origin"]).name
+        face = Path(row["file"]).stem.rsplit("_face", 1)[1]
+        (entry,) = [e for e in labelled if e["photo"] == photo and e["face"] == face]
+        assert (row["split"], row["label"].lower()) == (entry["split"], entry["label"])
+        box = np.array([float(entry[k]) for k in ("x1", "y1", "x2", "y2")])
+        expected = crop_face(load_image(photos / photo), box, SIZE)
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "p" / row["file"])), expected)
+    # the list's boxes are in the convention the runtime crops around
+    first = labelled[0]
+    detector = MTCNN()
+    found = detector.detect(load_image(photos / first["photo"]))
+    detector.close()
+    box = [float(first[k]) for k in ("x1", "y1", "x2", "y2")]
+    assert np.abs(found.reference_boxes[int(first["face"])][:4] - box).max() < 1
+
+
+@pytest.mark.parametrize(
+    "row, message",
+    [
+        ("a.jpg,0,1,2,3,4,masked,train", "'masked' is not a gender_masked class"),
+        ("a.jpg,0,1,2,3,4,female,tst", "split 'tst' is not train, val or test"),
+        ("a.jpg,0,1,2,x,4,female,test", "line 2: missing or unreadable column"),
+        ("a.jpg,0,1,2,3,4,female,test\na.jpg,0,1,2,3,4,male,test", "line 3: face 0 of a.jpg"),
+    ],
+)
+def test_a_bad_box_list_is_refused_naming_its_line(tmp_path: Path, row: str, message: str):
+    from train.prepare import prepare
+
+    table = tmp_path / "boxes.csv"
+    table.write_text(f"photo,face,x1,y1,x2,y2,label,split\n{row}\n")
+    with pytest.raises(ValueError, match=message):
+        prepare("gender_masked", [], tmp_path / "p", SIZE, boxes=[(table, tmp_path)])
+    with pytest.raises(ValueError, match="not a folder of photos"):
+        prepare("gender_masked", [], tmp_path / "p", SIZE, boxes=[(table, tmp_path / "none")])
+
+
+def test_prepare_command_refuses_a_bad_box_list_in_one_line(tmp_path: Path, capsys):
+    from train.__main__ import main
+
+    table = tmp_path / "boxes.csv"
+    table.write_text("photo,face,x1,y1,x2,y2,label\na.jpg,0,1,2,3,4,masked\n")
+    command = ["prepare", "--task", "gender_masked", "--data", str(tmp_path), "--out"]
+    assert main([*command, str(tmp_path / "p"), "--boxes", str(table), str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "line 2" in err
+    assert not (tmp_path / "p").exists()
+
+
 def test_split_is_stable_and_keeps_a_photo_together():
     from train.prepare import split_of
 

@@ -45,9 +45,22 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="CSV of photos (file, reason) to leave out of train and val, e.g. mislabelled",
     )
+    prep.add_argument(
+        "--boxes",
+        type=Path,
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("CSV", "PHOTOS"),
+        help="faces labelled one box each in photos of several people, cropped at that box "
+        "instead of a detected face: a CSV (photo, face, x1, y1, x2, y2, label, split; "
+        "train/labels/README.md) and the folder of its photos; may be repeated",
+    )
     prep.add_argument("--out", type=Path, required=True)
     prep.add_argument("--size", type=int, default=96, help="crop size in pixels (96)")
-    prep.add_argument("--limit", type=int, default=None, help="max photos per class and folder")
+    prep.add_argument(
+        "--limit", type=int, default=None, help="max photos (boxes) per class and folder (CSV)"
+    )
     prep.add_argument("--seed", type=int, default=0)
 
     packer = sub.add_parser("pack", help="one .npz of prepared crops, to carry to a GPU machine")
@@ -233,8 +246,14 @@ def main(argv: list[str] | None = None) -> int:
     """Run one subcommand."""
     args = build_parser().parse_args(argv)
     if args.command == "prepare":
-        from train.prepare import prepare
+        from train.prepare import prepare, read_boxes
 
+        try:  # a bad box list is one line and exit 2, before any photo is read
+            for table, photos in args.boxes:
+                read_boxes(table, photos, TASKS[args.task])
+        except (OSError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         summary = prepare(
             args.task,
             args.data,
@@ -245,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             mask_templates=args.mask_templates,
             exclude=args.exclude,
+            boxes=args.boxes,
         )
         print(json.dumps({k: summary[k] for k in ("counts", "per_source")}, indent=2))
         if summary["unreadable"]:

@@ -41,11 +41,13 @@ GROUP_ALIASES = (
 
 @dataclass(frozen=True, slots=True)
 class Photo:
-    """One labelled photo found on disk."""
+    """One labelled photo found on disk, or one labelled face in it (`box`)."""
 
     path: Path
     label: str
-    split: str | None  # the split its folders say, if they say one
+    split: str | None  # the split its folders (or its row in a box list) say, if they say one
+    box: tuple[float, float, float, float] | None = None  # a labelled face, not the largest
+    face: int = 0  # the box's number within its photo
 
 
 def group_key(path: Path) -> str:
@@ -84,6 +86,36 @@ def find_photos(root: Path, task: Task) -> Iterator[Photo]:
             yield Photo(path, labels[-1], splits[-1] if splits else None)
 
 
+def read_boxes(path: Path, photos: Path, task: Task) -> list[Photo]:
+    """Faces labelled one box each (photos of several people): a CSV with columns photo, face,
+    x1, y1, x2, y2 (pixels of the upright photo, in the reference MTCNN's convention, as
+    `Detections.reference_boxes`), label and optionally split; photo names relative to
+    `photos`. A row without a split gets the photo's hashed one (`split_of`)."""
+    if not photos.is_dir():
+        raise ValueError(f"{photos}: not a folder of photos (for {path})")
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    faces, seen = [], set()
+    for number, row in enumerate(rows, 2):  # line numbers as an editor shows them
+        where = f"{path}, line {number}"
+        try:
+            x1, y1, x2, y2 = (float(row[k]) for k in ("x1", "y1", "x2", "y2"))
+            key = (row["photo"], int(row["face"]))
+            label, split = task.label_of(row["label"]), (row.get("split") or "").strip()
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{where}: missing or unreadable column ({exc})") from None
+        if label is None:
+            raise ValueError(f"{where}: label {row['label']!r} is not a {task.name} class")
+        if split and split.lower() not in SPLIT_ALIASES:
+            raise ValueError(f"{where}: split {split!r} is not train, val or test")
+        if key in seen:
+            raise ValueError(f"{where}: face {key[1]} of {key[0]} is listed twice")
+        seen.add(key)
+        split_name = SPLIT_ALIASES[split.lower()] if split else None
+        faces.append(Photo(photos / key[0], label, split_name, (x1, y1, x2, y2), key[1]))
+    return faces
+
+
 def main_face(detector, image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, bool]:
     """Box and landmarks of the largest face, or the whole image (and no landmarks)."""
     found = detector.detect(image)
@@ -106,6 +138,7 @@ def prepare(
     seed: int = 0,
     mask_templates: Path | None = None,
     exclude: Path | None = None,
+    boxes: Iterable[tuple[Path, Path]] = (),
 ) -> dict:
     """Write crops and index.csv under `out`; returns the summary also saved as prepare.json.
 
@@ -115,6 +148,8 @@ def prepare(
     `mask_templates`: real mask images to warp on (`train.mask_templates`), else drawn shapes.
     `exclude`: a CSV of photos (file name, reason) left out of training and validation, such
     as mislabelled ones; the test split keeps them, so test accuracy stays comparable.
+    `boxes`: (CSV, photo folder) pairs of faces labelled by box (`read_boxes`), cropped at
+    that box instead of the largest face found.
     """
     from edge_runtime.mtcnn import MTCNN
 
@@ -128,6 +163,8 @@ def prepare(
     jobs += [
         (p, True) for root in synthetic_from for p in _limited(find_photos(Path(root), task), limit)
     ]
+    for table, photos in boxes:
+        jobs += [(p, False) for p in _limited(read_boxes(Path(table), Path(photos), task), limit)]
     out.mkdir(parents=True, exist_ok=True)
     rows, counts, problems = [], Counter(), []
     excluded = read_exclusions(exclude) if exclude else {}
@@ -143,14 +180,22 @@ def prepare(
         except ImageLoadError as exc:
             problems.append(str(exc))
             continue
-        box, landmarks, found = main_face(detector, image)
+        if photo.box is None:
+            box, landmarks, found = main_face(detector, image)
+        else:
+            box, landmarks, found = np.array(photo.box, np.float32), None, True
         if synthetic:
             if landmarks is None:
                 counts["synthetic_skipped_no_landmarks"] += 1
                 continue
             image = draw_mask(image, landmarks, box, rng)
         crop = crop_face(image, box, size, margin if found else 0.0)
-        name = f"{photo.path.stem}{'_synthmask' if synthetic else ''}.png"
+        if synthetic:
+            name = f"{photo.path.stem}_synthmask.png"
+        elif photo.box is not None:
+            name = f"{photo.path.stem}_face{photo.face}.png"
+        else:
+            name = f"{photo.path.stem}.png"
         target = out / split / photo.label / name
         target.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(crop).save(target)
@@ -166,7 +211,10 @@ def prepare(
             }
         )
         counts[f"{split}/{photo.label}"] += 1
-        counts["face_found" if found else "whole_image_used"] += 1
+        if photo.box is not None:
+            counts["labelled_box"] += 1
+        else:
+            counts["face_found" if found else "whole_image_used"] += 1
     with open(out / "index.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=INDEX_FIELDS)
         writer.writeheader()
