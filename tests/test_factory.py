@@ -121,24 +121,47 @@ def test_boxes_crop_the_labelled_face_into_the_split_its_row_gives(tmp_path: Pat
     assert np.abs(found.reference_boxes[int(first["face"])][:4] - box).max() < 1
 
 
+HEADER = "photo,face,x1,y1,x2,y2,label,split"
+
+
 @pytest.mark.parametrize(
-    "row, message",
+    "text, message",
     [
-        ("a.jpg,0,1,2,3,4,masked,train", "'masked' is not a gender_masked class"),
-        ("a.jpg,0,1,2,3,4,female,tst", "split 'tst' is not train, val or test"),
-        ("a.jpg,0,1,2,x,4,female,test", "line 2: missing or unreadable column"),
-        ("a.jpg,0,1,2,3,4,female,test\na.jpg,0,1,2,3,4,male,test", "line 3: face 0 of a.jpg"),
+        (f"{HEADER}\na.jpg,0,1,2,3,4,masked,train", "line 2: label 'masked' is not a gender"),
+        (f"{HEADER}\na.jpg,0,1,2,3,4,female,tst", "split 'tst' is not train, val or test"),
+        (f"{HEADER}\na.jpg,0,1,2,x,4,female,test", "line 2: could not convert"),
+        (f"{HEADER}\na.jpg,0,1,2,nan,4,female,test", "line 2: box .* is not x1 < x2"),
+        (f"{HEADER}\na.jpg,0,3,2,1,4,female,test", "line 2: box .* is not x1 < x2"),
+        (f"{HEADER}\na.jpg,0,1,2,3", "line 2: no y2, label"),
+        (f"{HEADER}\nb.jpg,0,1,2,3,4,female,", "line 2: no photo"),
+        (f"{HEADER}\na.jpg,0,1,2,3,4,female,\na.jpg,0,1,2,3,4,male,", "line 3: face 0 of a"),
+        ("photo;face;x1;y1;x2;y2;label\na.jpg;0;1;2;3;4;female", "the header lacks photo, face"),
+        (HEADER, "no faces listed"),
     ],
 )
-def test_a_bad_box_list_is_refused_naming_its_line(tmp_path: Path, row: str, message: str):
+def test_a_bad_box_list_is_refused_naming_its_line(tmp_path: Path, text: str, message: str):
     from train.prepare import prepare
 
+    (tmp_path / "a.jpg").write_bytes(b"")  # read_boxes checks that the photo is there
     table = tmp_path / "boxes.csv"
-    table.write_text(f"photo,face,x1,y1,x2,y2,label,split\n{row}\n")
+    table.write_text(text + "\n")
     with pytest.raises(ValueError, match=message):
         prepare("gender_masked", [], tmp_path / "p", SIZE, boxes=[(table, tmp_path)])
     with pytest.raises(ValueError, match="not a folder of photos"):
         prepare("gender_masked", [], tmp_path / "p", SIZE, boxes=[(table, tmp_path / "none")])
+
+
+def test_a_face_in_two_box_lists_is_refused(tmp_path: Path):
+    from train.prepare import read_box_lists
+    from train.tasks import TASKS
+
+    (tmp_path / "a.jpg").write_bytes(b"")
+    table = tmp_path / "boxes.csv"
+    table.write_text("\ufeff" + HEADER + "\na.jpg,0,1,2,3,4,female,\n")  # a BOM is fine
+    (faces,) = read_box_lists([(table, tmp_path)], TASKS["gender_masked"])
+    assert faces[0].box == (1.0, 2.0, 3.0, 4.0) and faces[0].split is None
+    with pytest.raises(ValueError, match="listed in two box lists: face 0 of a"):
+        read_box_lists([(table, tmp_path), (table, tmp_path)], TASKS["gender_masked"])
 
 
 def test_prepare_command_refuses_a_bad_box_list_in_one_line(tmp_path: Path, capsys):

@@ -59,7 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     prep.add_argument("--out", type=Path, required=True)
     prep.add_argument("--size", type=int, default=96, help="crop size in pixels (96)")
     prep.add_argument(
-        "--limit", type=int, default=None, help="max photos (boxes) per class and folder (CSV)"
+        "--limit",
+        type=int,
+        default=None,
+        help="max photos per class and folder (with --boxes: faces per class and list)",
     )
     prep.add_argument("--seed", type=int, default=0)
 
@@ -246,11 +249,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run one subcommand."""
     args = build_parser().parse_args(argv)
     if args.command == "prepare":
-        from train.prepare import prepare, read_boxes
+        from train.prepare import prepare, read_box_lists
 
         try:  # a bad box list is one line and exit 2, before any photo is read
-            for table, photos in args.boxes:
-                read_boxes(table, photos, TASKS[args.task])
+            read_box_lists(args.boxes, TASKS[args.task])
         except (OSError, ValueError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

@@ -86,34 +86,66 @@ def find_photos(root: Path, task: Task) -> Iterator[Photo]:
             yield Photo(path, labels[-1], splits[-1] if splits else None)
 
 
+BOX_COLUMNS = ("photo", "face", "x1", "y1", "x2", "y2", "label")
+
+
 def read_boxes(path: Path, photos: Path, task: Task) -> list[Photo]:
     """Faces labelled one box each (photos of several people): a CSV with columns photo, face,
     x1, y1, x2, y2 (pixels of the upright photo, in the reference MTCNN's convention, as
     `Detections.reference_boxes`), label and optionally split; photo names relative to
-    `photos`. A row without a split gets the photo's hashed one (`split_of`)."""
+    `photos`. A row without a split gets the photo's hashed one (`split_of`). Raises
+    ValueError naming the file and line for anything it cannot use."""
     if not photos.is_dir():
         raise ValueError(f"{photos}: not a folder of photos (for {path})")
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            missing = [c for c in BOX_COLUMNS if c not in (reader.fieldnames or [])]
+            rows = list(reader)
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a UTF-8 CSV") from None
+    if missing:
+        raise ValueError(f"{path}: the header lacks {', '.join(missing)} (comma-separated)")
+    if not rows:
+        raise ValueError(f"{path}: no faces listed")
     faces, seen = [], set()
     for number, row in enumerate(rows, 2):  # line numbers as an editor shows them
         where = f"{path}, line {number}"
+        empty = [c for c in BOX_COLUMNS if not (row.get(c) or "").strip()]
+        if empty:
+            raise ValueError(f"{where}: no {', '.join(empty)}")
         try:
             x1, y1, x2, y2 = (float(row[k]) for k in ("x1", "y1", "x2", "y2"))
-            key = (row["photo"], int(row["face"]))
-            label, split = task.label_of(row["label"]), (row.get("split") or "").strip()
-        except (AttributeError, KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"{where}: missing or unreadable column ({exc})") from None
+            face = int(row["face"])
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from None
+        if not (np.isfinite([x1, y1, x2, y2]).all() and x2 > x1 and y2 > y1):
+            raise ValueError(f"{where}: box {x1}, {y1}, {x2}, {y2} is not x1 < x2, y1 < y2")
+        photo, label = row["photo"].strip(), task.label_of(row["label"])
+        split = (row.get("split") or "").strip()
         if label is None:
             raise ValueError(f"{where}: label {row['label']!r} is not a {task.name} class")
         if split and split.lower() not in SPLIT_ALIASES:
             raise ValueError(f"{where}: split {split!r} is not train, val or test")
-        if key in seen:
-            raise ValueError(f"{where}: face {key[1]} of {key[0]} is listed twice")
-        seen.add(key)
+        if not (photos / photo).is_file():
+            raise ValueError(f"{where}: no photo {photos / photo}")
+        if (Path(photo).stem, face) in seen:
+            raise ValueError(f"{where}: face {face} of {Path(photo).stem} is listed twice")
+        seen.add((Path(photo).stem, face))
         split_name = SPLIT_ALIASES[split.lower()] if split else None
-        faces.append(Photo(photos / key[0], label, split_name, (x1, y1, x2, y2), key[1]))
+        faces.append(Photo(photos / photo, label, split_name, (x1, y1, x2, y2), face))
     return faces
+
+
+def read_box_lists(lists: Iterable[tuple[Path, Path]], task: Task) -> list[list[Photo]]:
+    """`read_boxes` for each (CSV, photo folder); a face in two lists is refused too, since
+    its crops would share one name."""
+    read = [read_boxes(Path(table), Path(photos), task) for table, photos in lists]
+    names = Counter((p.path.stem, p.face) for faces in read for p in faces)
+    twice = [f"face {face} of {stem}" for (stem, face), n in names.items() if n > 1]
+    if twice:
+        raise ValueError(f"listed in two box lists: {', '.join(sorted(twice)[:3])}")
+    return read
 
 
 def main_face(detector, image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, bool]:
@@ -149,7 +181,7 @@ def prepare(
     `exclude`: a CSV of photos (file name, reason) left out of training and validation, such
     as mislabelled ones; the test split keeps them, so test accuracy stays comparable.
     `boxes`: (CSV, photo folder) pairs of faces labelled by box (`read_boxes`), cropped at
-    that box instead of the largest face found.
+    that box instead of the largest face found; `limit` counts faces per class and list.
     """
     from edge_runtime.mtcnn import MTCNN
 
@@ -163,8 +195,8 @@ def prepare(
     jobs += [
         (p, True) for root in synthetic_from for p in _limited(find_photos(Path(root), task), limit)
     ]
-    for table, photos in boxes:
-        jobs += [(p, False) for p in _limited(read_boxes(Path(table), Path(photos), task), limit)]
+    for faces in read_box_lists(boxes, task):
+        jobs += [(p, False) for p in _limited(faces, limit)]
     out.mkdir(parents=True, exist_ok=True)
     rows, counts, problems = [], Counter(), []
     excluded = read_exclusions(exclude) if exclude else {}
