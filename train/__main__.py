@@ -249,25 +249,24 @@ def main(argv: list[str] | None = None) -> int:
     """Run one subcommand."""
     args = build_parser().parse_args(argv)
     if args.command == "prepare":
-        from train.prepare import prepare, read_box_lists
+        from train.prepare import BoxListError, prepare
 
-        try:  # a bad box list is one line and exit 2, before any photo is read
-            read_box_lists(args.boxes, TASKS[args.task])
-        except (OSError, ValueError) as exc:
+        try:  # a bad box list is one line and exit 2 (prepare reads them before any photo)
+            summary = prepare(
+                args.task,
+                args.data,
+                args.out,
+                args.size,
+                args.synthetic_from,
+                limit=args.limit,
+                seed=args.seed,
+                mask_templates=args.mask_templates,
+                exclude=args.exclude,
+                boxes=args.boxes,
+            )
+        except BoxListError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        summary = prepare(
-            args.task,
-            args.data,
-            args.out,
-            args.size,
-            args.synthetic_from,
-            limit=args.limit,
-            seed=args.seed,
-            mask_templates=args.mask_templates,
-            exclude=args.exclude,
-            boxes=args.boxes,
-        )
         print(json.dumps({k: summary[k] for k in ("counts", "per_source")}, indent=2))
         if summary["unreadable"]:
             print(f"{len(summary['unreadable'])} unreadable photos skipped", file=sys.stderr)

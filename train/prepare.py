@@ -89,49 +89,66 @@ def find_photos(root: Path, task: Task) -> Iterator[Photo]:
 BOX_COLUMNS = ("photo", "face", "x1", "y1", "x2", "y2", "label")
 
 
-def read_boxes(path: Path, photos: Path, task: Task) -> list[Photo]:
+class BoxListError(ValueError):
+    """A box list that `prepare --boxes` cannot use; the message names the file and line."""
+
+
+def read_boxes(
+    path: Path,
+    photos: Path,
+    task: Task,
+    seen: dict[tuple[str, int], int] | None = None,
+    list_number: int = 0,
+) -> list[Photo]:
     """Faces labelled one box each (photos of several people): a CSV with columns photo, face,
     x1, y1, x2, y2 (pixels of the upright photo, in the reference MTCNN's convention, as
     `Detections.reference_boxes`), label and optionally split; photo names relative to
-    `photos`. A row without a split gets the photo's hashed one (`split_of`). Raises
-    ValueError naming the file and line for anything it cannot use."""
+    `photos`. A row without a split gets the photo's hashed one (`split_of`). `seen` (face
+    -> number of the list it came from) is shared by `read_box_lists`, so that a face is
+    listed once in all lists. Raises BoxListError naming the file and line for anything it
+    cannot use."""
     if not photos.is_dir():
-        raise ValueError(f"{photos}: not a folder of photos (for {path})")
+        raise BoxListError(f"{photos}: not a folder of photos (for {path})")
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
             missing = [c for c in BOX_COLUMNS if c not in (reader.fieldnames or [])]
             rows = list(reader)
     except UnicodeDecodeError:
-        raise ValueError(f"{path}: not a UTF-8 CSV") from None
+        raise BoxListError(f"{path}: not a UTF-8 CSV") from None
+    except OSError as exc:
+        raise BoxListError(f"{path}: {exc.strerror or exc}") from None
     if missing:
-        raise ValueError(f"{path}: the header lacks {', '.join(missing)} (comma-separated)")
+        raise BoxListError(f"{path}: the header lacks {', '.join(missing)} (comma-separated)")
     if not rows:
-        raise ValueError(f"{path}: no faces listed")
-    faces, seen = [], set()
+        raise BoxListError(f"{path}: no faces listed")
+    faces, seen = [], {} if seen is None else seen
     for number, row in enumerate(rows, 2):  # line numbers as an editor shows them
         where = f"{path}, line {number}"
         empty = [c for c in BOX_COLUMNS if not (row.get(c) or "").strip()]
         if empty:
-            raise ValueError(f"{where}: no {', '.join(empty)}")
+            raise BoxListError(f"{where}: no {', '.join(empty)}")
         try:
             x1, y1, x2, y2 = (float(row[k]) for k in ("x1", "y1", "x2", "y2"))
             face = int(row["face"])
         except ValueError as exc:
-            raise ValueError(f"{where}: {exc}") from None
+            raise BoxListError(f"{where}: {exc}") from None
         if not (np.isfinite([x1, y1, x2, y2]).all() and x2 > x1 and y2 > y1):
-            raise ValueError(f"{where}: box {x1}, {y1}, {x2}, {y2} is not x1 < x2, y1 < y2")
+            raise BoxListError(f"{where}: box {x1}, {y1}, {x2}, {y2} is not x1 < x2, y1 < y2")
         photo, label = row["photo"].strip(), task.label_of(row["label"])
         split = (row.get("split") or "").strip()
         if label is None:
-            raise ValueError(f"{where}: label {row['label']!r} is not a {task.name} class")
+            raise BoxListError(f"{where}: label {row['label']!r} is not a {task.name} class")
         if split and split.lower() not in SPLIT_ALIASES:
-            raise ValueError(f"{where}: split {split!r} is not train, val or test")
+            raise BoxListError(f"{where}: split {split!r} is not train, val or test")
         if not (photos / photo).is_file():
-            raise ValueError(f"{where}: no photo {photos / photo}")
-        if (Path(photo).stem, face) in seen:
-            raise ValueError(f"{where}: face {face} of {Path(photo).stem} is listed twice")
-        seen.add((Path(photo).stem, face))
+            raise BoxListError(f"{where}: no photo {photos / photo}")
+        key = (Path(photo).stem, face)  # its crops' name
+        if key in seen and seen[key] == list_number:
+            raise BoxListError(f"{where}: face {face} of {key[0]} is listed twice")
+        if key in seen:
+            raise BoxListError(f"{where}: listed in two box lists: face {face} of {key[0]}")
+        seen[key] = list_number
         split_name = SPLIT_ALIASES[split.lower()] if split else None
         faces.append(Photo(photos / photo, label, split_name, (x1, y1, x2, y2), face))
     return faces
@@ -140,12 +157,11 @@ def read_boxes(path: Path, photos: Path, task: Task) -> list[Photo]:
 def read_box_lists(lists: Iterable[tuple[Path, Path]], task: Task) -> list[list[Photo]]:
     """`read_boxes` for each (CSV, photo folder); a face in two lists is refused too, since
     its crops would share one name."""
-    read = [read_boxes(Path(table), Path(photos), task) for table, photos in lists]
-    names = Counter((p.path.stem, p.face) for faces in read for p in faces)
-    twice = [f"face {face} of {stem}" for (stem, face), n in names.items() if n > 1]
-    if twice:
-        raise ValueError(f"listed in two box lists: {', '.join(sorted(twice)[:3])}")
-    return read
+    seen: dict[tuple[str, int], int] = {}
+    return [
+        read_boxes(Path(table), Path(photos), task, seen, number)
+        for number, (table, photos) in enumerate(lists)
+    ]
 
 
 def main_face(detector, image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, bool]:
@@ -186,6 +202,7 @@ def prepare(
     from edge_runtime.mtcnn import MTCNN
 
     task = TASKS[task_name]
+    box_lists = read_box_lists(boxes, task)  # a bad list fails here, before any photo is read
     # No border retries: a photo without a face found is cropped whole (`main_face`), as
     # the shipped models' data was.
     detector = MTCNN(detector="mtcnn", border_retries=())
@@ -195,7 +212,7 @@ def prepare(
     jobs += [
         (p, True) for root in synthetic_from for p in _limited(find_photos(Path(root), task), limit)
     ]
-    for faces in read_box_lists(boxes, task):
+    for faces in box_lists:
         jobs += [(p, False) for p in _limited(faces, limit)]
     out.mkdir(parents=True, exist_ok=True)
     rows, counts, problems = [], Counter(), []
