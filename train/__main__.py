@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar=("CSV", "PHOTOS"),
-        help="faces labelled one box each in photos of several people, cropped at that box "
+        help="faces labelled one box each (a photo may hold several), cropped at that box "
         "instead of a detected face: a CSV (photo, face, x1, y1, x2, y2, label, split; "
         "train/labels/README.md) and the folder of its photos; may be repeated",
     )

@@ -100,7 +100,7 @@ def read_boxes(
     seen: dict[tuple[str, int], int] | None = None,
     list_number: int = 0,
 ) -> list[Photo]:
-    """Faces labelled one box each (photos of several people): a CSV with columns photo, face,
+    """Faces labelled one box each (a photo may hold several): a CSV with columns photo, face,
     x1, y1, x2, y2 (pixels of the upright photo, in the reference MTCNN's convention, as
     `Detections.reference_boxes`), label and optionally split; photo names relative to
     `photos`. A row without a split gets the photo's hashed one (`split_of`). `seen` (face
