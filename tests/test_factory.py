@@ -121,23 +121,27 @@ def test_boxes_crop_the_labelled_face_into_the_split_its_row_gives(tmp_path: Pat
     assert np.abs(found.reference_boxes[int(first["face"])][:4] - box).max() < 1
 
 
-def test_face_crop_list_holds_the_faces_prepare_finds_in_those_crops():
+def test_face_photo_list_holds_the_faces_prepare_finds_in_those_photos():
     from edge_runtime.image_io import load_image
     from edge_runtime.mtcnn import MTCNN
     from train.prepare import main_face, read_boxes
     from train.tasks import TASKS
 
     photos = needs_shared(DATA / "faces_mask" / "with_mask")
-    faces = read_boxes(
-        ROOT / "train" / "labels" / "faces_mask_gender.csv", photos, TASKS["gender_masked"]
-    )
+    table = ROOT / "train" / "labels" / "faces_mask_gender.csv"
+    faces = read_boxes(table, photos, TASKS["gender_masked"])
     assert {f.split for f in faces} == {"train", "val", "test"}
     assert all("copy" not in f.path.name and "Augmented" not in f.path.name for f in faces)
+    for row in read_csv(table):  # two votes or more for the label, none against it
+        ours, other = ("M", "F") if row["label"] == "male" else ("F", "M")
+        assert row["votes"].count(ours) >= 2 and other not in row["votes"], row
     detector = MTCNN(detector="mtcnn", border_retries=())  # prepare's detector for a folder
-    for face in faces[:: len(faces) // 4]:
-        box, _, found = main_face(detector, load_image(face.path))
-        assert found and np.abs(box - face.box).max() < 0.1
-    detector.close()
+    try:
+        for face in faces[:: len(faces) // 4]:
+            box, _, found = main_face(detector, load_image(face.path))
+            assert found and np.abs(box - face.box).max() < 0.5
+    finally:
+        detector.close()
 
 
 HEADER = "photo,face,x1,y1,x2,y2,label,split"
