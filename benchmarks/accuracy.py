@@ -10,12 +10,12 @@ largest probability difference. Writes OUT.md and OUT.json.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks.report import save_report
+from train.inputs import read_run_labels
 
 
 def weights_kind(path: Path) -> str:
@@ -38,7 +38,7 @@ def compare_variants(keras_path: Path, data: Path, onnx_paths: list[Path]) -> di
     from train.prepare import load_split_images
     from train.run_model import load_run_model
 
-    labels = json.loads((Path(keras_path).parent / "labels.json").read_text())
+    labels = read_run_labels(Path(keras_path).parent)
     names, threshold = labels["class_names"], labels["threshold"]
     flip = bool(labels.get("flip", False))
     images, rows = load_split_images(data)

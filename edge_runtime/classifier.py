@@ -65,12 +65,13 @@ class Classifier:
         """Stop the worker threads (the session goes with the object)."""
         self._pool.shutdown()
 
-    def predict(self, crops: np.ndarray) -> np.ndarray:
-        """P(class_names[1]) for each crop (N, S, S, 3) uint8 RGB; (0,) for no crops."""
+    def predict(self, crops: np.ndarray, no_flip: bool = False) -> np.ndarray:
+        """P(class_names[1]) for each crop (N, S, S, 3) uint8 RGB; (0,) for no crops.
+        Averaged with the mirrored crop where the manifest says so, unless `no_flip`."""
         if len(crops) == 0:
             return np.zeros(0, np.float32)
         batch = crops.astype(np.float32)
-        return flip_mean(self._run, batch) if self.flip else self._run(batch)
+        return flip_mean(self._run, batch) if self.flip and not no_flip else self._run(batch)
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         session = self.session

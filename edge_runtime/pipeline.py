@@ -47,7 +47,7 @@ class Pipeline:
     models: the models folder (default: the shipped models). providers: ONNX Runtime
     provider names in order of preference (default CPU). threads: CPU threads per model
     (default: all cores). The rest are `Options` by name (`detector`, `min_face`,
-    `max_side`, `threshold`, `faces_only`, `max_pixels`, `border_retries`), kept in
+    `max_side`, `threshold`, `faces_only`, `no_flip`, `max_pixels`, `border_retries`), kept in
     `self.options`; an unknown name raises TypeError.
     """
 
@@ -179,6 +179,6 @@ class Pipeline:
             for i in range(len(found))
         ]
         if not settings.faces_only:
-            self.cascade.classify(image, faces, timings, found.reference_boxes)
+            self.cascade.classify(image, faces, timings, found.reference_boxes, settings.no_flip)
         timings["total"] = sum(timings.values())
         return Result(path, image.shape[:2], faces, timings, image)

@@ -317,10 +317,10 @@ def create_app(config: ServeConfig, pipeline=None):
     async def predict(request: Request) -> dict:
         """Every face in the image: the CLI's JSON. Send a multipart form with a `file`
         field, or the image itself as the body. `annotated=true` adds the annotated photo
-        (`annotated_jpeg`, base64) for the page. `min_face`, `max_side`, `threshold` and
-        `faces_only` change the service's options for this image (`max_side` at most the
-        service's own, so a request cannot lift its memory limit); anything else is
-        refused (422)."""
+        (`annotated_jpeg`, base64) for the page. `min_face`, `max_side`, `threshold`,
+        `faces_only` and `no_flip` change the service's options for this image (`max_side`
+        at most the service's own, so a request cannot lift its memory limit); anything
+        else is refused (422)."""
         from edge_runtime.options import from_query, parse_value
 
         asked = dict(request.query_params)

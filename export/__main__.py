@@ -9,10 +9,12 @@ import sys
 from pathlib import Path
 
 from edge_runtime.manifest import DEFAULT_MODELS_DIR
+from train.inputs import InputError, existing_path
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse the command line and run the chosen export."""
+    """Parse the command line and run the chosen export; exit 1 when the gate refuses a model,
+    2 for input it cannot use (one line on stderr)."""
     parser = argparse.ArgumentParser(prog="python -m export", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p_mtcnn = sub.add_parser("mtcnn", help="convert the mtcnn package's P/R/O-Net to ONNX")
@@ -20,7 +22,9 @@ def main(argv: list[str] | None = None) -> int:
     p_det = sub.add_parser(
         "detector", help="R-Net and O-Net of a `python -m train detector` run to ONNX"
     )
-    p_det.add_argument("--run", type=Path, required=True, help="run folder of train detector")
+    p_det.add_argument(
+        "--run", type=existing_path, required=True, help="run folder of train detector"
+    )
     p_det.add_argument("--models", type=Path, default=DEFAULT_MODELS_DIR, help="models folder")
     p_det.add_argument(
         "--thresholds",
@@ -32,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         "own; a detector new to the manifest takes the reference's 0.6 0.7 0.8)",
     )
     p_pnet = sub.add_parser("pnet", help="the student P-Net of a `python -m train pnet` run")
-    p_pnet.add_argument("--run", type=Path, required=True, help="run folder of train pnet")
+    p_pnet.add_argument("--run", type=existing_path, required=True, help="run folder of train pnet")
     p_pnet.add_argument("--models", type=Path, default=DEFAULT_MODELS_DIR, help="models folder")
     p_pnet.add_argument(
         "--threshold",
@@ -51,10 +55,12 @@ def main(argv: list[str] | None = None) -> int:
     p_model = sub.add_parser(
         "model", help="a trained .keras classifier to ONNX, behind a parity gate"
     )
-    p_model.add_argument("--keras", type=Path, required=True, help="model.keras of a fit run")
+    p_model.add_argument(
+        "--keras", type=existing_path, required=True, help="model.keras of a fit run"
+    )
     p_model.add_argument(
         "--data",
-        type=Path,
+        type=existing_path,
         required=True,
         help="the prepared folder whose test split the gate runs on",
     )
@@ -68,7 +74,21 @@ def main(argv: list[str] | None = None) -> int:
         "int8: static QDQ quantization, refused if it loses more than 1 point of accuracy",
     )
     args = parser.parse_args(argv)
+    from export.classifier import ParityError
 
+    try:
+        run(args)
+    except ParityError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (InputError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def run(args: argparse.Namespace) -> None:
+    """The export `args.command`, with its parsed options."""
     if args.command == "mtcnn":
         from export.mtcnn import export_all
 
@@ -85,13 +105,9 @@ def main(argv: list[str] | None = None) -> int:
         path = export_student_pnet(args.run, args.models, args.threshold, args.large_faces)
         print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB)")
     elif args.command == "model":
-        from export.classifier import ParityError, export_classifier
+        from export.classifier import export_classifier
 
-        try:
-            entry = export_classifier(args.keras, args.data, args.out, args.name, args.weights)
-        except ParityError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
+        entry = export_classifier(args.keras, args.data, args.out, args.name, args.weights)
         print(
             json.dumps(
                 {
@@ -102,7 +118,6 @@ def main(argv: list[str] | None = None) -> int:
                 indent=2,
             )
         )
-    return 0
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from edge_runtime.classifier import flip_mean
 from edge_runtime.manifest import ClassifierEntry, ModelFile, TensorSpec, write_entry
 from export.onnx_graph import store_weights_as_float16
 from export.quantize import MAX_ACCURACY_DROP, quantize_int8
+from train.inputs import read_run_labels
 
 OPSET = 17
 MAX_DP_FP32 = 1e-4
@@ -110,7 +111,7 @@ def export_classifier(
     import onnx
 
     run = Path(keras_path).parent
-    labels = json.loads((run / "labels.json").read_text())
+    labels = read_run_labels(run)
     metrics = (
         json.loads((run / "metrics.json").read_text()) if (run / "metrics.json").exists() else {}
     )

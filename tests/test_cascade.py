@@ -121,6 +121,24 @@ def test_api_takes_arrays_and_paths_alike(pipeline):
     assert [len(r) for r in many] == [1, 1, 1, 1]
 
 
+def test_no_flip_scores_a_masked_face_once_instead_of_with_its_mirror(pipeline):
+    from edge_runtime.crop import crop_faces
+
+    image = load_image(TEST_DATA / "female_image_with_mask.jpg")
+    model = pipeline.cascade.gender[True]
+    assert model.flip  # the shipped masked-gender model asks for flip averaging
+    found = pipeline.detector.detect(image)
+    crops = crop_faces(image, found.reference_boxes, model.input_size, model.margin)
+    plain = model.predict(crops, no_flip=True)
+    mirrored = model.predict(crops[:, :, ::-1].copy(), no_flip=True)
+    averaged = pipeline.run(image).faces[0].p_male
+    once = pipeline.run(image, no_flip=True).faces[0].p_male
+    assert abs(plain[0] - mirrored[0]) > 0.01  # else the test could not tell them apart
+    assert once == pytest.approx(plain[0], abs=1e-6)
+    assert averaged == pytest.approx((plain[0] + mirrored[0]) / 2, abs=1e-6)
+    assert pipeline.options.no_flip is False  # one photo's option, not the pipeline's
+
+
 def test_result_draws_saves_and_serialises_itself(pipeline, tmp_path: Path):
     from edge_runtime import Face, Pipeline
 

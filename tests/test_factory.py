@@ -109,7 +109,7 @@ def test_boxes_crop_the_labelled_face_into_the_split_its_row_gives(tmp_path: Pat
         face = Path(row["file"]).stem.rsplit("_face", 1)[1]
         (entry,) = [e for e in labelled if e["photo"] == photo and e["face"] == face]
         assert (row["split"], row["label"].lower()) == (entry["split"], entry["label"])
-        box = np.array([float(entry[k]) for k in ("x1", "y1", "x2", "y2")])
+        box = np.array([float(entry[k]) for k in ("x1", "y1", "x2", "y2")], np.float32)
         expected = crop_face(load_image(photos / photo), box, SIZE)
         assert np.array_equal(np.asarray(Image.open(tmp_path / "p" / row["file"])), expected)
     # the list's boxes are in the convention the runtime crops around

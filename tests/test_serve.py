@@ -121,6 +121,8 @@ def test_options_per_request_change_that_request_only(server: str):
     faces_only = httpx.post(f"{server}/v1/predict?faces_only=true", content=photo).json()
     assert faces_only["faces"][0]["box"] == plain["faces"][0]["box"]
     assert faces_only["faces"][0]["mask"] is None
+    once = httpx.post(f"{server}/v1/predict?no_flip=true", content=photo).json()["faces"]
+    assert once == Pipeline().run(PHOTO, no_flip=True).to_dict()["faces"] != plain["faces"]
 
 
 def test_twenty_requests_at_once_are_each_answered_right(server: str):
@@ -164,7 +166,7 @@ def test_models_health_and_openapi(server: str):
     paths = httpx.get(f"{server}/openapi.json").json()["paths"]
     assert "/v1/predict" in paths and "multipart/form-data" in json.dumps(paths["/v1/predict"])
     parameters = {p["name"] for p in paths["/v1/predict"]["post"]["parameters"]}
-    assert parameters == {"annotated", "min_face", "max_side", "threshold", "faces_only"}
+    assert parameters == {"annotated", "min_face", "max_side", "threshold", "faces_only", "no_flip"}
 
 
 def test_a_full_queue_answers_503_not_a_backlog():

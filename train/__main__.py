@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from train.inputs import InputError, existing_path, read_run_labels
 from train.packed import SPLITS
 from train.tasks import TASKS
 
@@ -20,34 +21,35 @@ def build_parser() -> argparse.ArgumentParser:
     prep.add_argument("--task", choices=sorted(TASKS), required=True)
     prep.add_argument(
         "--data",
-        type=Path,
-        nargs="+",
-        required=True,
-        help="folders with class subfolders (optionally under train/val/test)",
+        type=existing_path,
+        nargs="*",
+        default=[],
+        help="folders with class subfolders (optionally under train/val/test); "
+        "none where --boxes lists are all there is",
     )
     prep.add_argument(
         "--synthetic-from",
-        type=Path,
+        type=existing_path,
         nargs="*",
         default=[],
         help="unmasked faces to draw masks on (train split only)",
     )
     prep.add_argument(
         "--mask-templates",
-        type=Path,
+        type=existing_path,
         default=None,
         help="folder of real mask images and their anchor points (masks.cfg), as in "
         "../shared/data/mask_templates, to warp onto faces; without it, shapes are drawn",
     )
     prep.add_argument(
         "--exclude",
-        type=Path,
+        type=existing_path,
         default=None,
         help="CSV of photos (file, reason) to leave out of train and val, e.g. mislabelled",
     )
     prep.add_argument(
         "--boxes",
-        type=Path,
+        type=existing_path,
         nargs=2,
         action="append",
         default=[],
@@ -67,7 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     prep.add_argument("--seed", type=int, default=0)
 
     packer = sub.add_parser("pack", help="one .npz of prepared crops, to carry to a GPU machine")
-    packer.add_argument("--data", type=Path, required=True, help="folder written by prepare")
+    packer.add_argument(
+        "--data", type=existing_path, required=True, help="folder written by prepare"
+    )
     packer.add_argument("--out", type=Path, required=True, help=".npz path")
     packer.add_argument(
         "--splits", nargs="+", choices=SPLITS, default=list(SPLITS), help="splits to keep (all)"
@@ -75,26 +79,32 @@ def build_parser() -> argparse.ArgumentParser:
     packer.add_argument("--quality", type=int, default=95, help="JPEG quality (95)")
 
     sheet = sub.add_parser("sheet", help="PNG sheet of synthetic masks drawn on real faces")
-    sheet.add_argument("--data", type=Path, required=True, help="unmasked faces (class folders)")
+    sheet.add_argument(
+        "--data", type=existing_path, required=True, help="unmasked faces (class folders)"
+    )
     sheet.add_argument("--out", type=Path, required=True, help="PNG path")
     sheet.add_argument("--count", type=int, default=24)
     sheet.add_argument(
         "--mask-templates",
-        type=Path,
+        type=existing_path,
         default=None,
         help="folder of real mask images and their anchor points (masks.cfg), as in "
         "../shared/data/mask_templates, to warp onto faces; without it, shapes are drawn",
     )
 
     fails = sub.add_parser("failures", help="PNG of a finished run's test mistakes")
-    fails.add_argument("--run", type=Path, required=True, help="run folder of fit")
-    fails.add_argument("--data", type=Path, required=True, help="its prepared folder")
+    fails.add_argument("--run", type=existing_path, required=True, help="run folder of fit")
+    fails.add_argument("--data", type=existing_path, required=True, help="its prepared folder")
 
     review = sub.add_parser(
         "review", help="numbered sheets of the train/val faces a model finds least likely"
     )
-    review.add_argument("--model", type=Path, required=True, help="an exported .onnx classifier")
-    review.add_argument("--data", type=Path, required=True, help="folder written by prepare")
+    review.add_argument(
+        "--model", type=existing_path, required=True, help="an exported .onnx classifier"
+    )
+    review.add_argument(
+        "--data", type=existing_path, required=True, help="folder written by prepare"
+    )
     review.add_argument("--top", type=int, default=300, help="faces to show (300)")
     review.add_argument("--out", type=Path, required=True, help="folder for ranked.csv, sheets")
 
@@ -103,24 +113,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="choose a finished run's threshold (equal class error rates) and flip averaging "
         "on validation",
     )
-    calib.add_argument("--run", type=Path, required=True, help="run folder of fit")
-    calib.add_argument("--data", type=Path, required=True, help="its prepared folder")
+    calib.add_argument("--run", type=existing_path, required=True, help="run folder of fit")
+    calib.add_argument("--data", type=existing_path, required=True, help="its prepared folder")
 
     souper = sub.add_parser(
         "soup", help="one model with the mean weights of runs fine-tuned from the same start"
     )
-    souper.add_argument("--runs", type=Path, nargs="+", required=True, help="run folders of fit")
+    souper.add_argument(
+        "--runs", type=existing_path, nargs="+", required=True, help="run folders of fit"
+    )
     souper.add_argument("--out", type=Path, required=True, help="new run folder (calibrate it)")
 
     card = sub.add_parser("card", help="print the model card's results from finished runs")
-    card.add_argument("--runs", type=Path, default=Path("work/runs"))
-    card.add_argument("--models", type=Path, default=Path("models"))
+    card.add_argument("--runs", type=existing_path, default="work/runs")
+    card.add_argument("--models", type=existing_path, default="models")
 
     fit = sub.add_parser("fit", help="train one classifier on a prepared folder")
     fit.add_argument("--task", choices=sorted(TASKS), required=True)
     fit.add_argument(
         "--data",
-        type=Path,
+        type=existing_path,
         required=True,
         help="folder written by prepare, or its packed .npz (any Keras backend)",
     )
@@ -159,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fit.add_argument(
         "--init-from",
-        type=Path,
+        type=existing_path,
         default=None,
         help="start from a run's .keras model or an exported .onnx classifier, such as "
         "models/gender_unmasked.onnx (same architecture, any input size)",
@@ -186,10 +198,18 @@ def build_parser() -> argparse.ArgumentParser:
         "detector", help="fine-tune MTCNN's R-Net and O-Net on photos with face boxes"
     )
     det.add_argument(
-        "--scenes", type=Path, nargs="+", required=True, help="folders with images/ annotations/"
+        "--scenes",
+        type=existing_path,
+        nargs="+",
+        required=True,
+        help="folders with images/ annotations/",
     )
     det.add_argument(
-        "--crops", type=Path, nargs="*", default=[], help="folders of face crops (extra positives)"
+        "--crops",
+        type=existing_path,
+        nargs="*",
+        default=[],
+        help="folders of face crops (extra positives)",
     )
     det.add_argument(
         "--out",
@@ -212,11 +232,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="detectors whose P-Net and R-Net propose the windows (finetuned: the student P-Net)",
     )
     det.add_argument(
-        "--models", type=Path, default=None, help="models folder of the miners (default: shipped)"
+        "--models",
+        type=existing_path,
+        default=None,
+        help="models folder of the miners (default: shipped)",
     )
     det.add_argument(
         "--init-from",
-        type=Path,
+        type=existing_path,
         default=None,
         help="models folder whose fine-tuned R-Net / O-Net to start from (default: mtcnn's)",
     )
@@ -225,10 +248,18 @@ def build_parser() -> argparse.ArgumentParser:
         "pnet", help="teach a smaller, faster P-Net from the reference P-Net and face boxes"
     )
     pn.add_argument(
-        "--scenes", type=Path, nargs="+", required=True, help="folders with images/ annotations/"
+        "--scenes",
+        type=existing_path,
+        nargs="+",
+        required=True,
+        help="folders with images/ annotations/",
     )
     pn.add_argument(
-        "--unlabelled", type=Path, nargs="*", default=[], help="folders of photos without boxes"
+        "--unlabelled",
+        type=existing_path,
+        nargs="*",
+        default=[],
+        help="folders of photos without boxes",
     )
     pn.add_argument(
         "--out", type=Path, required=True, help="run folder: a rerun reuses its tiles and resumes"
@@ -246,27 +277,33 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one subcommand."""
+    """Run one subcommand; input it cannot use is one line on stderr and exit 2."""
     args = build_parser().parse_args(argv)
-    if args.command == "prepare":
-        from train.prepare import BoxListError, prepare
+    try:
+        run(args)
+    except (InputError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
 
-        try:  # a bad box list is one line and exit 2 (prepare reads them before any photo)
-            summary = prepare(
-                args.task,
-                args.data,
-                args.out,
-                args.size,
-                args.synthetic_from,
-                limit=args.limit,
-                seed=args.seed,
-                mask_templates=args.mask_templates,
-                exclude=args.exclude,
-                boxes=args.boxes,
-            )
-        except BoxListError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+
+def run(args: argparse.Namespace) -> None:
+    """The subcommand `args.command`, with its parsed options."""
+    if args.command == "prepare":
+        from train.prepare import prepare
+
+        summary = prepare(
+            args.task,
+            args.data,
+            args.out,
+            args.size,
+            args.synthetic_from,
+            limit=args.limit,
+            seed=args.seed,
+            mask_templates=args.mask_templates,
+            exclude=args.exclude,
+            boxes=args.boxes,
+        )
         print(json.dumps({k: summary[k] for k in ("counts", "per_source")}, indent=2))
         if summary["unreadable"]:
             print(f"{len(summary['unreadable'])} unreadable photos skipped", file=sys.stderr)
@@ -284,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
         from train.fit import write_failures
         from train.run_model import load_run_model
 
-        labels = json.loads((args.run / "labels.json").read_text())
+        labels = read_run_labels(args.run)
         model = load_run_model(args.run)
         out = write_failures(
             model,
@@ -372,7 +409,6 @@ def main(argv: list[str] | None = None) -> int:
             widths=args.widths,
         )
         print(json.dumps(fit_pnet(config), indent=2))
-    return 0
 
 
 if __name__ == "__main__":

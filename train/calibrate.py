@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_runtime.classifier import plain_and_flip_mean
+from train.inputs import read_run_labels
 from train.metrics import binary_metrics
 
 MIN_FLIP_GAIN = 0.005
@@ -74,7 +75,7 @@ def calibrate(run: Path, data: Path) -> dict:
     from train.run_model import load_run_model
 
     run, data = Path(run), Path(data)
-    labels = json.loads((run / "labels.json").read_text())
+    labels = read_run_labels(run)
     names = labels["class_names"]
     model = load_run_model(run)
     probabilities = {}

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from train.inputs import InputError, read_prepared
 from train.metrics import binary_metrics, plot_confusion, plot_history
 from train.prepare import is_real, load_crops, read_index
 from train.tasks import TASKS
@@ -109,7 +110,7 @@ def read_rows(data: Path) -> tuple[dict, list[dict], np.ndarray | None]:
     """
     data = Path(data)
     if data.suffix != ".npz":
-        return json.loads((data / "prepare.json").read_text()), read_index(data), None
+        return read_prepared(data), read_index(data), None
     from train.packed import SPLITS, load_packed
 
     packed = load_packed(data)
@@ -292,7 +293,9 @@ def fit(config: FitConfig) -> dict:
     data, out = Path(config.data), Path(config.out)
     prepared, rows, images = read_rows(data)
     if prepared["task"] != task.name:
-        raise SystemExit(f"{data} was prepared for task {prepared['task']}, not {task.name}")
+        raise InputError(f"{data} was prepared for task {prepared['task']}, not {task.name}")
+    if config.init_from and Path(config.init_from).suffix not in (".keras", ".onnx"):
+        raise InputError(f"{config.init_from}: --init-from takes a .keras model or an .onnx file")
     size = int(prepared["size"])
     if (out / "metrics.json").exists() and (out / "model.keras").exists():
         print(f"{out} holds a finished run; delete it to train again")

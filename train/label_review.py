@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from train.prepare import load_crops, read_index
+from train.inputs import read_prepared
+from train.prepare import from_box_list, load_crops, read_index
 
 TILE = 112
 COLUMNS = 10
@@ -26,14 +27,13 @@ def rank_by_loss(model: Path, data: Path, splits: tuple[str, ...] = ("train", "v
     """Real (not synthetic) faces of `splits`, highest binary cross-entropy first, each row
     with its probability p (of the second class) and loss. Crops of another size than the
     model's input are resized to it."""
-    import json
 
     import cv2
 
     from edge_runtime.sessions import create_session
     from train.prepare import is_real
 
-    names = json.loads((Path(data) / "prepare.json").read_text())["class_names"]
+    names = read_prepared(data)["class_names"]
     rows = [r for r in read_index(data) if r["split"] in splits and is_real(r)]
     session = create_session(model)
     size = int(session.get_inputs()[0].shape[1])
@@ -50,20 +50,29 @@ def rank_by_loss(model: Path, data: Path, splits: tuple[str, ...] = ("train", "v
     eps = 1e-7
     loss = -(y * np.log(p + eps) + (1 - y) * np.log(1 - p + eps))
     order = np.argsort(-loss)
-    return [{**rows[i], "p": float(p[i]), "loss": float(loss[i])} for i in order]
+    return [
+        {
+            **rows[i],
+            "crop": str(Path(data) / rows[i]["file"]),
+            "p": float(p[i]),
+            "loss": float(loss[i]),
+        }
+        for i in order
+    ]
 
 
 def write_review(ranked: list[dict], out: Path, top: int) -> list[Path]:
-    """ranked.csv (rank, file name, label, p, loss, source, split) and numbered sheets of
-    the first `top`, each tile the original photo with its rank and label."""
+    """ranked.csv (rank, photo file name, label, p, loss, source, split, photo path, crop
+    path) and numbered sheets of the first `top`, each tile the original photo with its rank
+    and label; for a face of a `--boxes` list, its crop (the photo may hold several people)."""
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "ranked.csv", "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["rank", "file", "label", "p", "loss", "source", "split", "origin"])
+        writer.writerow(["rank", "file", "label", "p", "loss", "source", "split", "origin", "crop"])
         for rank, r in enumerate(ranked[:top], 1):
             writer.writerow(
                 [rank, Path(r["origin"]).name, r["label"], f"{r['p']:.4f}", f"{r['loss']:.3f}",
-                 r["source"], r["split"], r["origin"]]
+                 r["source"], r["split"], r["origin"], r["crop"]]
             )  # fmt: skip
     sheets = []
     for start in range(0, min(top, len(ranked)), PER_SHEET):
@@ -72,8 +81,11 @@ def write_review(ranked: list[dict], out: Path, top: int) -> list[Path]:
         sheet = Image.new("RGB", (COLUMNS * TILE, lines * (TILE + 14)), "white")
         draw = ImageDraw.Draw(sheet)
         for k, r in enumerate(chunk):
-            photo = Image.open(r["origin"]).convert("RGB")
-            photo.thumbnail((TILE, TILE))
+            if from_box_list(r):  # a square crop, enlarged to the tile
+                photo = Image.open(r["crop"]).convert("RGB").resize((TILE, TILE))
+            else:
+                photo = Image.open(r["origin"]).convert("RGB")
+                photo.thumbnail((TILE, TILE))
             x, y = (k % COLUMNS) * TILE, (k // COLUMNS) * (TILE + 14)
             sheet.paste(photo, (x + (TILE - photo.width) // 2, y))
             draw.text((x + 2, y + TILE), f"{start + k + 1} {r['label']} {r['p']:.2f}", "black")

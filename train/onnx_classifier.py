@@ -21,11 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
+from train.inputs import InputError
+
 CONV_KINDS = ("Conv2D", "DepthwiseConv2D")
 STATISTICS_CROPS = 256  # real crops that set the rebuilt batch norms' statistics
 
 
-class OnnxGraphError(ValueError):
+class OnnxGraphError(InputError):
     """The ONNX file is not a classifier of `train.model.make_model`'s structure."""
 
 

@@ -19,6 +19,8 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from train.inputs import read_prepared
+
 SPLITS = ("train", "val", "test")
 
 
@@ -32,7 +34,7 @@ def pack(data: Path, out: Path, quality: int = 95, splits: Sequence[str] = SPLIT
     from train.prepare import is_real, read_index
 
     data = Path(data)
-    prepared = json.loads((data / "prepare.json").read_text())
+    prepared = read_prepared(data)
     names = list(prepared["class_names"])
     rows = [row for row in read_index(data) if row["split"] in splits]
     blobs, labels, split_ids, sources, synthetic = [], [], [], [], []

@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from edge_runtime.crop import DEFAULT_MARGIN, crop_face
 from edge_runtime.image_io import IMAGE_SUFFIXES, ImageLoadError, load_image
+from train.inputs import InputError
 from train.synthetic_mask import mask_drawer
 from train.tasks import SPLIT_ALIASES, TASKS, Task
 
@@ -87,9 +88,10 @@ def find_photos(root: Path, task: Task) -> Iterator[Photo]:
 
 
 BOX_COLUMNS = ("photo", "face", "x1", "y1", "x2", "y2", "label")
+BOX_CROP_TAG = "_face"  # a box list's crop is named PHOTO_faceN.png
 
 
-class BoxListError(ValueError):
+class BoxListError(InputError):
     """A box list that `prepare --boxes` cannot use; the message names the file and line."""
 
 
@@ -202,16 +204,16 @@ def prepare(
     from edge_runtime.mtcnn import MTCNN
 
     task = TASKS[task_name]
+    if not data and not boxes:
+        raise InputError("nothing to prepare: give --data folders or --boxes lists")
     box_lists = read_box_lists(boxes, task)  # a bad list fails here, before any photo is read
     # No border retries: a photo without a face found is cropped whole (`main_face`), as
     # the shipped models' data was.
     detector = MTCNN(detector="mtcnn", border_retries=())
     draw_mask = mask_drawer(mask_templates)
     rng = np.random.default_rng(seed)
-    jobs = [(p, False) for root in data for p in _limited(find_photos(Path(root), task), limit)]
-    jobs += [
-        (p, True) for root in synthetic_from for p in _limited(find_photos(Path(root), task), limit)
-    ]
+    jobs = [(p, False) for root in data for p in _limited(photos_in(root, task), limit)]
+    jobs += [(p, True) for root in synthetic_from for p in _limited(photos_in(root, task), limit)]
     for faces in box_lists:
         jobs += [(p, False) for p in _limited(faces, limit)]
     out.mkdir(parents=True, exist_ok=True)
@@ -242,7 +244,7 @@ def prepare(
         if synthetic:
             name = f"{photo.path.stem}_synthmask.png"
         elif photo.box is not None:
-            name = f"{photo.path.stem}_face{photo.face}.png"
+            name = f"{photo.path.stem}{BOX_CROP_TAG}{photo.face}.png"
         else:
             name = f"{photo.path.stem}.png"
         target = out / split / photo.label / name
@@ -281,10 +283,22 @@ def prepare(
     return summary
 
 
+def photos_in(root: Path, task: Task) -> list[Photo]:
+    """find_photos, refusing a folder that holds none (a wrong path is a one-line error)."""
+    photos = list(find_photos(Path(root), task))
+    if not photos:
+        classes = ", ".join(task.class_names)
+        raise InputError(f"{root}: no photos in folders named for the classes ({classes})")
+    return photos
+
+
 def read_exclusions(path: Path) -> dict[str, str]:
     """file name -> reason, from a CSV with columns file, reason."""
     with open(path, newline="") as f:
-        return {row["file"].strip(): row.get("reason", "") for row in csv.DictReader(f)}
+        reader = csv.DictReader(f)
+        if "file" not in (reader.fieldnames or []):
+            raise InputError(f"{path}: an exclusion list needs a header with a `file` column")
+        return {row["file"].strip(): row.get("reason", "") for row in reader}
 
 
 def _limited(photos: Iterable[Photo], limit: int | None) -> list[Photo]:
@@ -317,6 +331,11 @@ def load_crops(data: Path, rows: list[dict]) -> np.ndarray:
     return np.stack(
         [np.asarray(Image.open(Path(data) / r["file"]).convert("RGB")) for r in rows]
     ).astype(np.float32)
+
+
+def from_box_list(row: dict) -> bool:
+    """Whether an index row is a face of a `--boxes` list: one of maybe several in its photo."""
+    return re.search(rf"{BOX_CROP_TAG}\d+\.png$", row["file"]) is not None
 
 
 def is_real(row: dict) -> bool:

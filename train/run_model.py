@@ -9,11 +9,12 @@ that takes a run (calibrate, failures, export, benchmarks) takes such a folder a
 from __future__ import annotations
 
 import io
-import json
 import math
 from pathlib import Path
 
 import numpy as np
+
+from train.inputs import InputError, read_run_labels
 
 PART_BYTES = 15 * 1024 * 1024
 HALF_WEIGHTS = "weights16.npz"
@@ -44,7 +45,7 @@ def load_half_parts(model, run: Path) -> None:
         paths = [str(p) for p in z["paths"]]
         arrays = [z[f"w{i:04d}"] for i in range(len(paths))]
     if [w.path for w in model.weights] != paths:
-        raise ValueError(f"{run}: weights were saved from a model of another structure")
+        raise InputError(f"{run}: weights were saved from a model of another structure")
     model.set_weights([a.astype(np.float32) for a in arrays])
 
 
@@ -61,7 +62,7 @@ def load_run_model(path: Path):
     if not keras_path.exists():
         from train.model import make_model
 
-        labels = json.loads((run / "labels.json").read_text())
+        labels = read_run_labels(run)
         model = make_model(int(labels["input_size"]))
         load_half_parts(model, run)
         model.save(keras_path)

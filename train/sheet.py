@@ -9,7 +9,8 @@ from PIL import Image
 
 from edge_runtime.crop import crop_face
 from edge_runtime.image_io import load_image
-from train.prepare import find_photos, main_face
+from train.inputs import InputError
+from train.prepare import main_face, photos_in
 from train.synthetic_mask import mask_drawer
 from train.tasks import TASKS
 
@@ -26,7 +27,7 @@ def mask_sheet(
     detector = MTCNN(detector="mtcnn")
     draw_mask = mask_drawer(templates)
     rng = np.random.default_rng(seed)
-    photos = list(find_photos(Path(data), TASKS["gender_unmasked"]))
+    photos = photos_in(Path(data), TASKS["gender_unmasked"])
     spread = np.linspace(0, len(photos) - 1, count * 3).astype(int)
     picks = [photos[i] for i in rng.permutation(spread)]
     tiles = []
@@ -40,6 +41,8 @@ def mask_sheet(
         if len(tiles) == count:
             break
     columns = 4
+    if len(tiles) < columns:
+        raise InputError(f"{data}: a face found in {len(tiles)} of {len(picks)} photos tried")
     rows = [np.hstack(tiles[i : i + columns]) for i in range(0, len(tiles) - columns + 1, columns)]
     out.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.vstack(rows)).save(out)

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from train.inputs import InputError, read_run_labels
+
 
 def mean_weights(weight_lists: Sequence[Sequence[np.ndarray]]) -> list[np.ndarray]:
     """Element-wise mean of each floating-point weight (batch-norm statistics included);
@@ -30,12 +32,12 @@ def soup(runs: Sequence[Path], out: Path) -> Path:
 
     runs, out = [Path(r) for r in runs], Path(out)
     if out.exists() and any(out.iterdir()):
-        raise ValueError(f"{out} is not empty: a soup goes into a new run folder")
-    labels = [json.loads((r / "labels.json").read_text()) for r in runs]
+        raise InputError(f"{out} is not empty: a soup goes into a new run folder")
+    labels = [read_run_labels(r) for r in runs]
     fields = ("task", "class_names", "input_size", "margin", "preprocessing")
     kinds = {json.dumps([lab.get(f) for f in fields]) for lab in labels}
     if len(runs) < 2 or len(kinds) != 1:
-        raise ValueError(
+        raise InputError(
             f"a soup needs 2+ runs alike in {', '.join(fields)}; these differ: {sorted(kinds)}"
         )
     model = make_model(int(labels[0]["input_size"]))

@@ -1,0 +1,75 @@
+"""`python -m train` and `python -m export` refuse input they cannot use in one line, exit 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def folders(tmp_path: Path) -> dict[str, Path]:
+    """An empty folder, a run folder with a broken labels.json, a photo folder without classes."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    broken = tmp_path / "run"
+    broken.mkdir()
+    (broken / "labels.json").write_text("{")
+    loose = tmp_path / "loose"
+    loose.mkdir()
+    (loose / "face.jpg").write_bytes(b"")
+    return {"empty": empty, "run": broken, "loose": loose, "out": tmp_path / "out"}
+
+
+CASES = [
+    (["prepare", "--task", "mask", "--data", "{loose}", "--out", "{out}"], "no photos in folders"),
+    (["prepare", "--task", "mask", "--out", "{out}"], "nothing to prepare"),
+    (["pack", "--data", "{empty}", "--out", "{out}.npz"], "not a folder written by"),
+    (["calibrate", "--run", "{run}", "--data", "{empty}"], "labels.json: not valid JSON"),
+    (["soup", "--runs", "{empty}", "{run}", "--out", "{out}"], "not a run folder"),
+    (["sheet", "--data", "{empty}", "--out", "{out}.png"], "no photos in folders"),
+]
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"), CASES, ids=[f"{c[0][0]}-{i}" for i, c in enumerate(CASES)]
+)
+def test_train_command_refuses_a_wrong_folder_in_one_line(
+    folders: dict[str, Path], capsys, argv: list[str], words: str
+):
+    from train.__main__ import main
+
+    assert main([a.format(**folders) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and words in err
+    assert not folders["out"].exists()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "fit", "--task", "mask", "--data", "missing", "--out", "x"],
+        ["train", "card", "--runs", "missing"],
+        ["export", "model", "--keras", "missing.keras", "--data", ".", "--out", "x.onnx"],
+    ],
+    ids=["fit", "card", "export"],
+)
+def test_a_missing_input_path_is_a_usage_error(tmp_path: Path, capsys, argv: list[str]):
+    import importlib
+
+    main = importlib.import_module(f"{argv[0]}.__main__").main
+    with pytest.raises(SystemExit) as stop:
+        main([a.replace("missing", str(tmp_path / "missing")) for a in argv[1:]])
+    assert stop.value.code == 2
+    assert "missing" in capsys.readouterr().err.splitlines()[-1]
+
+
+def test_export_refuses_a_model_outside_a_run_folder(folders: dict[str, Path], capsys):
+    from export.__main__ import main
+
+    keras_file = folders["empty"] / "model.keras"
+    keras_file.write_bytes(b"")
+    argv = ["model", "--keras", str(keras_file), "--data", str(folders["empty"]), "--out"]
+    assert main([*argv, str(folders["out"])]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "not a run folder" in err
