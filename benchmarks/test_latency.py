@@ -117,7 +117,7 @@ def test_end_to_end_no_flip(benchmark, pipeline, jpeg_files, scene):
 
 
 @pytest.fixture(scope="module")
-def seed():
+def seed_path():
     """The notebook's path, built once for both photos (TensorFlow MTCNN, two 260 px models)."""
     pytest.importorskip("mtcnn", reason="the seed path needs the train extra")
     from benchmarks.seed_path import SeedPath
@@ -127,12 +127,12 @@ def seed():
 
 @pytest.mark.parametrize("scene", ["one_face", "five_faces"])
 @pytest.mark.benchmark(group="end to end (decode + cascade)")
-def test_seed_path(benchmark, seed, jpeg_files, scene):
+def test_seed_path(benchmark, seed_path, jpeg_files, scene):
     from edge_runtime.image_io import load_image
 
-    seed.predict(load_image(jpeg_files[scene]))
+    seed_path.predict(load_image(jpeg_files[scene]))
     result = benchmark.pedantic(
-        lambda: seed.predict(load_image(jpeg_files[scene])), rounds=10, warmup_rounds=1
+        lambda: seed_path.predict(load_image(jpeg_files[scene])), rounds=10, warmup_rounds=1
     )
     assert result is not None
 

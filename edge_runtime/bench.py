@@ -13,9 +13,14 @@ STAGES = ("decode", "detect", "crop", "mask", "gender", "total")
 
 
 def run_benchmark(pipeline, paths: Sequence[Path], runs: int = 20, warmup: int = 2) -> dict:
-    """Milliseconds per stage over `runs` passes through every photo (after `warmup` passes)."""
+    """Milliseconds per stage over `runs` passes through every photo (after `warmup` passes),
+    with the options that differ from the defaults."""
     import onnxruntime as ort
 
+    from edge_runtime.options import Options
+
+    defaults = Options().to_dict()
+    changed = {k: v for k, v in pipeline.options.to_dict().items() if v != defaults[k]}
     samples: dict[str, list[float]] = {s: [] for s in STAGES}
     for i in range(warmup + runs):
         for path in paths:
@@ -35,6 +40,7 @@ def run_benchmark(pipeline, paths: Sequence[Path], runs: int = 20, warmup: int =
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}",
         "onnxruntime": ort.__version__,
         "providers": pipeline.detector.pnet.get_providers(),
+        "options": changed,
         "photos": [str(p) for p in paths],
         "runs": runs,
         "ms": stats,
@@ -46,6 +52,7 @@ def format_report(report: dict) -> str:
     lines = [
         f"machine: {report['machine']}; onnxruntime {report['onnxruntime']}",
         f"providers: {', '.join(report['providers'])}",
+        "options: " + (", ".join(f"{k}={v}" for k, v in report["options"].items()) or "defaults"),
         f"{len(report['photos'])} photo(s) x {report['runs']} runs",
         "",
         f"{'stage':<8}{'median ms':>11}{'p10':>9}{'p90':>9}",

@@ -78,7 +78,7 @@ class Cascade:
         crops = crop_faces(image, boxes, self.mask.input_size, self.mask.margin)
         timings["crop"] = timings.get("crop", 0.0) + 1000 * (time.perf_counter() - t)
         t = time.perf_counter()
-        p_without = self.mask.predict(crops, no_flip)
+        p_without = self.mask.predict(crops, no_flip=no_flip)
         timings["mask"] = 1000 * (time.perf_counter() - t)
         masked = p_without <= self.mask.threshold
         t = time.perf_counter()
@@ -90,7 +90,7 @@ class Cascade:
                 gender_crops = crops[chosen]
             else:
                 gender_crops = crop_faces(image, boxes[chosen], model.input_size, model.margin)
-            for i, p_male in zip(chosen, model.predict(gender_crops, no_flip), strict=True):
+            for i, p_male in zip(chosen, model.predict(gender_crops, no_flip=no_flip), strict=True):
                 gender = GENDER_CLASSES[int(p_male > model.threshold)]
                 faces[i].labels = Labels(wears_mask, float(p_without[i]), gender, float(p_male))
         timings["gender"] = 1000 * (time.perf_counter() - t)

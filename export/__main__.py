@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     except ParityError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except (InputError, FileNotFoundError) as exc:
+    except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -10,7 +10,6 @@ explicit input signature and converted with `from_function`.
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from importlib.metadata import version
 from pathlib import Path
@@ -26,6 +25,7 @@ from edge_runtime.manifest import (
     write_entry,
 )
 from export.onnx_graph import fuse_prelu
+from train.inputs import read_json
 from train.mtcnn_networks import NETWORKS, keras_network
 
 OPSET = 17
@@ -97,12 +97,12 @@ def export_finetuned(
     """
     networks = {}
     for name in ("rnet", "onet"):
-        metrics = json.loads((run / name / "metrics.json").read_text())
+        metrics = read_json(run / name / "metrics.json", "a run of `python -m train detector`")
         keys = ("started_from", "train_windows", "before", "after")
         training = {k: metrics[k] for k in keys if k in metrics}
         weights = run / name / f"{name}.weights.h5"
         networks[name] = export_network(name, models_dir, weights, "finetuned", training)
-    box = json.loads((run / "samples.json").read_text())["reference_box"]
+    box = read_json(run / "samples.json", "a run of `python -m train detector`")["reference_box"]
     reference_box = ReferenceBox(tuple(box["shift"]), tuple(box["scale"]), box["faces"])
 
     def change(detector: DetectorEntry) -> DetectorEntry:
@@ -129,7 +129,7 @@ def export_student_pnet(
     the manifest."""
     from train.pnet import student_pnet
 
-    metrics = json.loads((run / "metrics.json").read_text())
+    metrics = read_json(run / "metrics.json", "a run of `python -m train pnet`")
     model = student_pnet(tuple(metrics["widths"]))
     weights = run / "pnet.weights.h5"
     model.load_weights(weights)

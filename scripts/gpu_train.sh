@@ -74,7 +74,7 @@ for i in "${!tasks[@]}"; do
     else
         echo "${tasks[$i]}: failed"
     fi
-    grep -E "val_accuracy|started from|Error" "$OUT/${tasks[$i]}.log" | tail -n 4 || true
+    grep -E "val_accuracy|started from|Error|^error:" "$OUT/${tasks[$i]}.log" | tail -n 4 || true
 done
 [ ${#trained[@]} -gt 0 ] || exit 1
 collect "${trained[0]}"

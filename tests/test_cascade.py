@@ -259,9 +259,11 @@ def test_tampered_classifier_is_refused_with_exit_two(tmp_path: Path, capsys):
 
 
 def test_benchmark_option_times_every_stage(capsys):
-    assert main(["--benchmark", "--runs", "1", "--json"]) == 0
+    assert main(["--benchmark", "--runs", "1", "--json", "--no-flip"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["providers"] == ["CPUExecutionProvider"]
+    assert report["providers"] == ["CPUExecutionProvider"] and report["options"] == {
+        "no_flip": True
+    }
     assert len(report["photos"]) == 4
     assert report["ms"]["total"]["median"] >= report["ms"]["detect"]["median"] > 0
 

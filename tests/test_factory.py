@@ -121,6 +121,26 @@ def test_boxes_crop_the_labelled_face_into_the_split_its_row_gives(tmp_path: Pat
     assert np.abs(found.reference_boxes[int(first["face"])][:4] - box).max() < 1
 
 
+def test_one_face_of_a_box_list_is_excluded_by_its_crop_name(tmp_path: Path):
+    from collections import Counter
+
+    from train.prepare import prepare
+
+    photos = needs_shared(DATA / "scenes_masked")
+    table = ROOT / "train" / "labels" / "scenes_masked_gender.csv"
+    labelled = read_csv(table)
+    faces_of = Counter(r["photo"] for r in labelled if r["split"] == "train")
+    photo = next(p for p, n in sorted(faces_of.items()) if n >= 2)
+    face = next(r["face"] for r in labelled if r["photo"] == photo)
+    crop = f"{Path(photo).stem}_face{face}.png"
+    exclusions = tmp_path / "exclude.csv"
+    exclusions.write_text(f"file,reason\n{crop},not a face\n")
+    prepare("gender_masked", [], tmp_path / "p", SIZE, boxes=[(table, photos)], exclude=exclusions)
+    files = {Path(r["file"]).name for r in read_csv(tmp_path / "p" / "index.csv")}
+    assert crop not in files and len(files) == len(labelled) - 1
+    assert sum(f.startswith(f"{Path(photo).stem}_face") for f in files) == faces_of[photo] - 1
+
+
 def test_face_photo_list_holds_the_faces_prepare_finds_in_those_photos():
     from edge_runtime.image_io import load_image
     from edge_runtime.mtcnn import MTCNN

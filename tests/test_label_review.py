@@ -24,9 +24,11 @@ def test_a_box_list_face_is_shown_as_its_crop_and_a_face_photo_whole(tmp_path: P
         {"file": f"val/Male/{name}", "crop": str(tmp_path / "val" / "Male" / name)}
         for name in ("male_image_with_mask.png", crop.name)
     ]
-    for row in rows:
-        row.update(origin=str(photo), label="Male", p=0.1, loss=2.3, source="x", split="val")
+    for row, origin in zip(rows, (photo, tmp_path / "street.jpg"), strict=True):
+        row.update(origin=str(origin), label="Male", p=0.1, loss=2.3, source="x", split="val")
     assert [from_box_list(r) for r in rows] == [False, True]
+    named_so = {"file": "train/Male/selfie_face2.png", "origin": "photos/selfie_face2.jpg"}
+    assert not from_box_list(named_so)  # a photo's own name may end so
     (sheet,) = write_review(rows, tmp_path / "review", 2)
     tiles = np.asarray(Image.open(sheet).convert("RGB"))
     whole, face = tiles[:TILE, :TILE], tiles[:TILE, TILE : 2 * TILE]

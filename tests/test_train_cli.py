@@ -9,7 +9,8 @@ import pytest
 
 @pytest.fixture
 def folders(tmp_path: Path) -> dict[str, Path]:
-    """An empty folder, a run folder with a broken labels.json, a photo folder without classes."""
+    """An empty folder, a run folder with a broken labels.json, a photo folder without class
+    folders and one with (its photo is never read: the inputs are checked first)."""
     empty = tmp_path / "empty"
     empty.mkdir()
     broken = tmp_path / "run"
@@ -18,28 +19,46 @@ def folders(tmp_path: Path) -> dict[str, Path]:
     loose = tmp_path / "loose"
     loose.mkdir()
     (loose / "face.jpg").write_bytes(b"")
-    return {"empty": empty, "run": broken, "loose": loose, "out": tmp_path / "out"}
+    masked = tmp_path / "photos" / "WithMask"
+    masked.mkdir(parents=True)
+    (masked / "face.jpg").write_bytes(b"")
+    return {
+        "empty": empty,
+        "run": broken,
+        "loose": loose,
+        "masked": masked.parent,
+        "out": tmp_path / "out",
+    }
 
 
 CASES = [
-    (["prepare", "--task", "mask", "--data", "{loose}", "--out", "{out}"], "no photos in folders"),
-    (["prepare", "--task", "mask", "--out", "{out}"], "nothing to prepare"),
-    (["pack", "--data", "{empty}", "--out", "{out}.npz"], "not a folder written by"),
-    (["calibrate", "--run", "{run}", "--data", "{empty}"], "labels.json: not valid JSON"),
-    (["soup", "--runs", "{empty}", "{run}", "--out", "{out}"], "not a run folder"),
-    (["sheet", "--data", "{empty}", "--out", "{out}.png"], "no photos in folders"),
+    ("prepare --task mask --data {loose} --out {out}", "no photos in folders"),
+    ("prepare --task mask --out {out}", "nothing to prepare"),
+    ("pack --data {empty} --out {out}.npz", "not a folder written by"),
+    ("calibrate --run {run} --data {empty}", "labels.json: not valid JSON"),
+    ("soup --runs {empty} {run} --out {out}", "not a run folder"),
+    ("sheet --data {empty} --out {out}.png", "no photos in folders"),
+    ("card --runs {empty}", "no finished runs"),
+    (
+        "prepare --task mask --data {masked} --exclude {run}/labels.json --out {out}",
+        "needs a header with a `file` column",
+    ),
+    (
+        "fit --task mask --data {empty} --init-from {run}/labels.json --out {out}",
+        "--init-from takes a .keras model or an .onnx file",
+    ),
 ]
 
 
 @pytest.mark.parametrize(
-    ("argv", "words"), CASES, ids=[f"{c[0][0]}-{i}" for i, c in enumerate(CASES)]
+    ("argv", "words"), CASES, ids=[f"{i}-{c[0].split()[0]}" for i, c in enumerate(CASES)]
 )
 def test_train_command_refuses_a_wrong_folder_in_one_line(
-    folders: dict[str, Path], capsys, argv: list[str], words: str
+    folders: dict[str, Path], capsys, argv: str, words: str
 ):
     from train.__main__ import main
 
-    assert main([a.format(**folders) for a in argv]) == 2
+    assert main(argv.format(**folders).split()) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and words in err
     assert not folders["out"].exists()

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from edge_runtime.manifest import DEFAULT_MODELS_DIR
 from train.inputs import InputError, existing_path, read_run_labels
 from train.packed import SPLITS
 from train.tasks import TASKS
@@ -45,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--exclude",
         type=existing_path,
         default=None,
-        help="CSV of photos (file, reason) to leave out of train and val, e.g. mislabelled",
+        help="CSV (file, reason) of photos, or box-list faces by crop name (STEM_faceN.png), "
+        "to leave out of train and val, e.g. mislabelled",
     )
     prep.add_argument(
         "--boxes",
@@ -125,8 +127,18 @@ def build_parser() -> argparse.ArgumentParser:
     souper.add_argument("--out", type=Path, required=True, help="new run folder (calibrate it)")
 
     card = sub.add_parser("card", help="print the model card's results from finished runs")
-    card.add_argument("--runs", type=existing_path, default="work/runs")
-    card.add_argument("--models", type=existing_path, default="models")
+    card.add_argument(
+        "--runs",
+        type=existing_path,
+        default="work/runs",
+        help="folder with a run folder per task (mask, gender_unmasked, gender_masked)",
+    )
+    card.add_argument(
+        "--models",
+        type=existing_path,
+        default=str(DEFAULT_MODELS_DIR),
+        help="models folder whose manifest the runs are compared with (the shipped one)",
+    )
 
     fit = sub.add_parser("fit", help="train one classifier on a prepared folder")
     fit.add_argument("--task", choices=sorted(TASKS), required=True)
@@ -281,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         run(args)
-    except (InputError, FileNotFoundError) as exc:
+    except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -70,12 +70,12 @@ def choose(y: np.ndarray, p: np.ndarray, p_flip: np.ndarray) -> dict:
 
 def calibrate(run: Path, data: Path) -> dict:
     """Choose on the validation split, rewrite the run's labels.json and metrics.json."""
+    run, data = Path(run), Path(data)
+    labels = read_run_labels(run)
     from train.model import keras_probabilities
     from train.prepare import load_split_images
     from train.run_model import load_run_model
 
-    run, data = Path(run), Path(data)
-    labels = read_run_labels(run)
     names = labels["class_names"]
     model = load_run_model(run)
     probabilities = {}

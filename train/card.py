@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from edge_runtime.manifest import ClassifierEntry, read_manifest
+from train.inputs import InputError
 
 GOALS = {
     "mask": "test >= 97%, and >= 95% on each source of faces_mask",
@@ -168,4 +169,6 @@ def results_markdown(runs: Path, models: Path) -> str:
         if (runs / task / "metrics.json").exists():
             entry = manifest.classifier(task) if task in manifest.models else None
             parts.append(run_section(task, runs / task, entry))
+    if not parts:
+        raise InputError(f"{runs}: no finished runs (TASK/metrics.json for mask, gender_*)")
     return "\n".join(parts)

@@ -285,6 +285,8 @@ def _callbacks(out: Path, base, config: FitConfig) -> list:
 
 def fit(config: FitConfig) -> dict:
     """Train (or resume) and evaluate; returns the metrics also written to metrics.json."""
+    if config.init_from and Path(config.init_from).suffix not in (".keras", ".onnx"):
+        raise InputError(f"{config.init_from}: --init-from takes a .keras model or an .onnx file")
     import keras
 
     from train.model import keras_probabilities, make_model
@@ -294,8 +296,6 @@ def fit(config: FitConfig) -> dict:
     prepared, rows, images = read_rows(data)
     if prepared["task"] != task.name:
         raise InputError(f"{data} was prepared for task {prepared['task']}, not {task.name}")
-    if config.init_from and Path(config.init_from).suffix not in (".keras", ".onnx"):
-        raise InputError(f"{config.init_from}: --init-from takes a .keras model or an .onnx file")
     size = int(prepared["size"])
     if (out / "metrics.json").exists() and (out / "model.keras").exists():
         print(f"{out} holds a finished run; delete it to train again")

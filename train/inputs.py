@@ -19,7 +19,8 @@ def existing_path(text: str) -> Path:
     return path
 
 
-def _read_json(path: Path, what: str) -> dict:
+def read_json(path: Path, what: str) -> dict:
+    """A JSON file that a command before this one wrote; `what` names that command's output."""
     if not path.is_file():
         raise InputError(f"{path.parent}: not {what} (it has no {path.name})")
     try:
@@ -30,9 +31,9 @@ def _read_json(path: Path, what: str) -> dict:
 
 def read_prepared(data: Path) -> dict:
     """prepare.json of a folder written by `python -m train prepare`."""
-    return _read_json(Path(data) / "prepare.json", "a folder written by `python -m train prepare`")
+    return read_json(Path(data) / "prepare.json", "a folder written by `python -m train prepare`")
 
 
 def read_run_labels(run: Path) -> dict:
     """labels.json of a run folder written by `python -m train fit` or `soup`."""
-    return _read_json(Path(run) / "labels.json", "a run folder of `python -m train fit`")
+    return read_json(Path(run) / "labels.json", "a run folder of `python -m train fit`")

@@ -27,7 +27,6 @@ def rank_by_loss(model: Path, data: Path, splits: tuple[str, ...] = ("train", "v
     """Real (not synthetic) faces of `splits`, highest binary cross-entropy first, each row
     with its probability p (of the second class) and loss. Crops of another size than the
     model's input are resized to it."""
-
     import cv2
 
     from edge_runtime.sessions import create_session

@@ -196,8 +196,9 @@ def prepare(
     task); those go to the train split only, since accuracy is measured on real masks.
     `limit` keeps at most that many photos per class and folder (for quick runs and CI).
     `mask_templates`: real mask images to warp on (`train.mask_templates`), else drawn shapes.
-    `exclude`: a CSV of photos (file name, reason) left out of training and validation, such
-    as mislabelled ones; the test split keeps them, so test accuracy stays comparable.
+    `exclude`: a CSV (file, reason) of photos, or of single faces of a box list by their
+    crop's name (`STEM_faceN.png`), left out of training and validation, such as mislabelled
+    ones; the test split keeps them, so test accuracy stays comparable.
     `boxes`: (CSV, photo folder) pairs of faces labelled by box (`read_boxes`), cropped at
     that box instead of the largest face found; `limit` counts faces per class and list.
     """
@@ -206,24 +207,31 @@ def prepare(
     task = TASKS[task_name]
     if not data and not boxes:
         raise InputError("nothing to prepare: give --data folders or --boxes lists")
-    box_lists = read_box_lists(boxes, task)  # a bad list fails here, before any photo is read
+    # Every input is read and checked before any photo is: a bad one fails in one line.
+    box_lists = read_box_lists(boxes, task)
+    jobs = [(p, False) for root in data for p in _limited(photos_in(root, task), limit)]
+    jobs += [(p, True) for root in synthetic_from for p in _limited(photos_in(root, task), limit)]
+    for faces in box_lists:
+        jobs += [(p, False) for p in _limited(faces, limit)]
+    excluded = read_exclusions(exclude) if exclude else {}
     # No border retries: a photo without a face found is cropped whole (`main_face`), as
     # the shipped models' data was.
     detector = MTCNN(detector="mtcnn", border_retries=())
     draw_mask = mask_drawer(mask_templates)
     rng = np.random.default_rng(seed)
-    jobs = [(p, False) for root in data for p in _limited(photos_in(root, task), limit)]
-    jobs += [(p, True) for root in synthetic_from for p in _limited(photos_in(root, task), limit)]
-    for faces in box_lists:
-        jobs += [(p, False) for p in _limited(faces, limit)]
     out.mkdir(parents=True, exist_ok=True)
     rows, counts, problems = [], Counter(), []
-    excluded = read_exclusions(exclude) if exclude else {}
     for photo, synthetic in tqdm(jobs, desc=f"prepare {task_name}", unit="photo"):
         split = photo.split or split_of(photo.path)
         if synthetic and split != "train":
             continue
-        if split != "test" and photo.path.name in excluded:
+        if synthetic:
+            name = f"{photo.path.stem}_synthmask.png"
+        elif photo.box is not None:
+            name = f"{photo.path.stem}{BOX_CROP_TAG}{photo.face}.png"
+        else:
+            name = f"{photo.path.stem}.png"
+        if split != "test" and (photo.path.name in excluded or name in excluded):
             counts[f"excluded/{source_of(photo.path)}"] += 1
             continue
         try:
@@ -241,12 +249,6 @@ def prepare(
                 continue
             image = draw_mask(image, landmarks, box, rng)
         crop = crop_face(image, box, size, margin if found else 0.0)
-        if synthetic:
-            name = f"{photo.path.stem}_synthmask.png"
-        elif photo.box is not None:
-            name = f"{photo.path.stem}{BOX_CROP_TAG}{photo.face}.png"
-        else:
-            name = f"{photo.path.stem}.png"
         target = out / split / photo.label / name
         target.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(crop).save(target)
@@ -316,7 +318,10 @@ def _limited(photos: Iterable[Photo], limit: int | None) -> list[Photo]:
 
 def read_index(out: Path) -> list[dict]:
     """The rows of a prepared folder's index.csv."""
-    with open(Path(out) / "index.csv", newline="") as f:
+    index = Path(out) / "index.csv"
+    if not index.is_file():
+        raise InputError(f"{out}: not a folder written by `python -m train prepare` (no index.csv)")
+    with open(index, newline="") as f:
         return list(csv.DictReader(f))
 
 
@@ -335,7 +340,8 @@ def load_crops(data: Path, rows: list[dict]) -> np.ndarray:
 
 def from_box_list(row: dict) -> bool:
     """Whether an index row is a face of a `--boxes` list: one of maybe several in its photo."""
-    return re.search(rf"{BOX_CROP_TAG}\d+\.png$", row["file"]) is not None
+    stem, photo = Path(row["file"]).stem, Path(row["origin"]).stem
+    return stem != photo and re.fullmatch(rf"{re.escape(photo)}{BOX_CROP_TAG}\d+", stem) is not None
 
 
 def is_real(row: dict) -> bool:
