@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -78,7 +79,8 @@ def to_markdown(result: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line, measure, print (and save with --out)."""
-    from edge_runtime.options import Options, from_query
+    from edge_runtime.image_io import ImageLoadError
+    from edge_runtime.options import Options, from_query, positive_int
 
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.options_ab",
@@ -93,17 +95,24 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME=VALUE",
         help=f"a per-photo option to change: {', '.join(Options.PER_CALL)}",
     )
-    parser.add_argument("--calls", type=int, default=150, help="calls per photo and setting")
+    parser.add_argument(
+        "--calls", type=positive_int, default=150, help="calls per photo and setting"
+    )
     parser.add_argument("--vga", action="store_true", help="resize each photo to 640x480")
     parser.add_argument("--out", type=Path, default=None, help="path stem for .md and .json")
     args = parser.parse_args(argv)
-    if not all("=" in s for s in args.set):
-        parser.error("--set takes NAME=VALUE")
+    wanted = dict(s.split("=", 1) for s in args.set if "=" in s)
+    if len(wanted) != len(args.set) or not set(wanted) <= set(Options.PER_CALL):
+        parser.error(f"--set takes NAME=VALUE, NAME one of {', '.join(Options.PER_CALL)}")
     try:
-        changes = from_query(dict(s.split("=", 1) for s in args.set), Options())
+        changes = from_query(wanted, Options())
     except ValueError as exc:
         parser.error(str(exc))
-    result = measure(args.photos, changes, args.calls, args.vga)
+    try:
+        result = measure(args.photos, changes, args.calls, args.vga)
+    except ImageLoadError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     text = to_markdown(result)
     if args.out:
         save_report(args.out, result, text)

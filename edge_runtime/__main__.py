@@ -35,6 +35,7 @@ from edge_runtime.options import (
     add_pipeline_arguments,
     parse_checked,
     pipeline_kwargs,
+    positive_int,
     program_name,
 )
 from edge_runtime.sessions import ProviderUnavailableError, resolve_providers
@@ -94,7 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--max-frames", type=int, default=None, help="stop a video or camera after this many frames"
     )
-    parser.add_argument("--vid-stride", type=int, default=1, help="use every n-th video frame")
+    parser.add_argument(
+        "--vid-stride", type=positive_int, default=1, help="use every n-th video frame"
+    )
     parser.add_argument(
         "--no-smooth",
         action="store_true",
@@ -111,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="time every stage on the given photos (default: the seed photos)",
     )
-    parser.add_argument("--runs", type=int, default=20, help="passes for --benchmark (20)")
+    parser.add_argument("--runs", type=positive_int, default=20, help="passes for --benchmark (20)")
     return parser
 
 

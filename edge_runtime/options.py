@@ -168,6 +168,17 @@ def parse_value(text: str, kind: type, name: str) -> Any:
         raise ValueError(f"{name}: cannot read {text!r} as {expected}") from None
 
 
+def positive_int(text: str) -> int:
+    """argparse type for a count that must be at least 1 (a usage error otherwise)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not at least 1")
+    return value
+
+
 def program_name() -> str:
     """How the user called us, for usage lines: `edge-runtime` or `python -m edge_runtime`."""
     return "edge-runtime" if Path(sys.argv[0]).name == "edge-runtime" else "python -m edge_runtime"

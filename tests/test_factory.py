@@ -134,8 +134,11 @@ def test_one_face_of_a_box_list_is_excluded_by_its_crop_name(tmp_path: Path):
     face = next(r["face"] for r in labelled if r["photo"] == photo)
     crop = f"{Path(photo).stem}_face{face}.png"
     exclusions = tmp_path / "exclude.csv"
-    exclusions.write_text(f"file,reason\n{crop},not a face\n")
-    prepare("gender_masked", [], tmp_path / "p", SIZE, boxes=[(table, photos)], exclude=exclusions)
+    exclusions.write_text(f"file,reason\n{crop},not a face\nsome/where/{crop},a path\n")
+    summary = prepare(
+        "gender_masked", [], tmp_path / "p", SIZE, boxes=[(table, photos)], exclude=exclusions
+    )
+    assert summary["exclusions_unmatched"] == [f"some/where/{crop}"]  # names, not paths
     files = {Path(r["file"]).name for r in read_csv(tmp_path / "p" / "index.csv")}
     assert crop not in files and len(files) == len(labelled) - 1
     assert sum(f.startswith(f"{Path(photo).stem}_face") for f in files) == faces_of[photo] - 1

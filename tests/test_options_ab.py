@@ -24,7 +24,7 @@ def test_options_ab_reports_both_settings_for_every_photo(tmp_path: Path):
     assert "no_flip=True" in out.with_suffix(".md").read_text()
 
 
-@pytest.mark.parametrize("bad", ["no_flip", "detector=mtcnn", "min_face=x"])
+@pytest.mark.parametrize("bad", ["no_flip", "detector=mtcnn", "min_face=x", "annotated=true"])
 def test_options_ab_refuses_what_cannot_change_per_photo(bad: str, capsys):
     from benchmarks.options_ab import main
 

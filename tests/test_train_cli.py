@@ -22,11 +22,19 @@ def folders(tmp_path: Path) -> dict[str, Path]:
     masked = tmp_path / "photos" / "WithMask"
     masked.mkdir(parents=True)
     (masked / "face.jpg").write_bytes(b"")
+    no_val = tmp_path / "no_val"  # a prepared folder whose faces are all training faces
+    no_val.mkdir()
+    (no_val / "prepare.json").write_text('{"task": "mask", "size": 32}')
+    (no_val / "index.csv").write_text(
+        "file,label,split,source,origin,face_found,synthetic\n"
+        "train/WithMask/a.png,WithMask,train,x,a.jpg,1,0\n"
+    )
     return {
         "empty": empty,
         "run": broken,
         "loose": loose,
         "masked": masked.parent,
+        "no_val": no_val,
         "out": tmp_path / "out",
     }
 
@@ -47,6 +55,8 @@ CASES = [
         "fit --task mask --data {empty} --init-from {run}/labels.json --out {out}",
         "--init-from takes a .keras model or an .onnx file",
     ),
+    ("fit --task mask --data {no_val} --out {out}", "no real val faces"),
+    ("review --model {run}/labels.json --data {no_val} --out {out}", "an exported .onnx"),
 ]
 
 

@@ -319,6 +319,13 @@ def run(args: argparse.Namespace) -> None:
         print(json.dumps({k: summary[k] for k in ("counts", "per_source")}, indent=2))
         if summary["unreadable"]:
             print(f"{len(summary['unreadable'])} unreadable photos skipped", file=sys.stderr)
+        if summary["exclusions_unmatched"]:
+            unmatched = summary["exclusions_unmatched"]
+            print(
+                f"{len(unmatched)} --exclude entries match no photo or crop read here "
+                f"(e.g. {unmatched[0]}): a name, not a path",
+                file=sys.stderr,
+            )
     elif args.command == "review":
         from train.label_review import rank_by_loss, write_review
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import time
+import zipfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -285,17 +286,19 @@ def _callbacks(out: Path, base, config: FitConfig) -> list:
 
 def fit(config: FitConfig) -> dict:
     """Train (or resume) and evaluate; returns the metrics also written to metrics.json."""
-    if config.init_from and Path(config.init_from).suffix not in (".keras", ".onnx"):
-        raise InputError(f"{config.init_from}: --init-from takes a .keras model or an .onnx file")
+    task = TASKS[config.task]
+    data, out = Path(config.data), Path(config.out)
+    check_init_from(config.init_from)
+    prepared, rows, images = read_rows(data)
+    if prepared["task"] != task.name:
+        raise InputError(f"{data} was prepared for task {prepared['task']}, not {task.name}")
+    for split in ("train", "val"):  # the best epoch is chosen on validation
+        if not any(r["split"] == split and is_real(r) for r in rows):
+            raise InputError(f"{data}: no real {split} faces; prepare gives each split some")
     import keras
 
     from train.model import keras_probabilities, make_model
 
-    task = TASKS[config.task]
-    data, out = Path(config.data), Path(config.out)
-    prepared, rows, images = read_rows(data)
-    if prepared["task"] != task.name:
-        raise InputError(f"{data} was prepared for task {prepared['task']}, not {task.name}")
     size = int(prepared["size"])
     if (out / "metrics.json").exists() and (out / "model.keras").exists():
         print(f"{out} holds a finished run; delete it to train again")
@@ -397,6 +400,17 @@ def fit(config: FitConfig) -> dict:
     plot_history(out / "history.csv", out / "training_curves.png")
     keras.backend.clear_session()
     return metrics
+
+
+def check_init_from(source: Path | None) -> None:
+    """Refuse an --init-from file that cannot be a run's model or an exported classifier."""
+    if source is None:
+        return
+    source = Path(source)
+    if source.suffix not in (".keras", ".onnx"):
+        raise InputError(f"{source}: --init-from takes a .keras model or an .onnx file")
+    if source.suffix == ".keras" and not zipfile.is_zipfile(source):
+        raise InputError(f"{source}: not a Keras model file (a .keras file is a zip archive)")
 
 
 def init_weights(

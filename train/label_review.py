@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from train.inputs import read_prepared
+from train.inputs import InputError, read_prepared
 from train.prepare import from_box_list, load_crops, read_index
 
 TILE = 112
@@ -32,6 +32,8 @@ def rank_by_loss(model: Path, data: Path, splits: tuple[str, ...] = ("train", "v
     from edge_runtime.sessions import create_session
     from train.prepare import is_real
 
+    if Path(model).suffix != ".onnx":
+        raise InputError(f"{model}: review takes an exported .onnx classifier")
     names = read_prepared(data)["class_names"]
     rows = [r for r in read_index(data) if r["split"] in splits and is_real(r)]
     session = create_session(model)
@@ -61,9 +63,10 @@ def rank_by_loss(model: Path, data: Path, splits: tuple[str, ...] = ("train", "v
 
 
 def write_review(ranked: list[dict], out: Path, top: int) -> list[Path]:
-    """ranked.csv (rank, photo file name, label, p, loss, source, split, photo path, crop
-    path) and numbered sheets of the first `top`, each tile the original photo with its rank
-    and label; for a face of a `--boxes` list, its crop (the photo may hold several people)."""
+    """ranked.csv (rank, photo file name, label, p of the second class, loss, source, split,
+    photo path, crop name: either name goes into a `prepare --exclude` list) and numbered
+    sheets of the first `top`, each tile the original photo with its rank and label; for a
+    face of a `--boxes` list, its crop (the photo may hold several people)."""
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "ranked.csv", "w", newline="") as f:
         writer = csv.writer(f)
@@ -71,7 +74,7 @@ def write_review(ranked: list[dict], out: Path, top: int) -> list[Path]:
         for rank, r in enumerate(ranked[:top], 1):
             writer.writerow(
                 [rank, Path(r["origin"]).name, r["label"], f"{r['p']:.4f}", f"{r['loss']:.3f}",
-                 r["source"], r["split"], r["origin"], r["crop"]]
+                 r["source"], r["split"], r["origin"], Path(r["crop"]).name]
             )  # fmt: skip
     sheets = []
     for start in range(0, min(top, len(ranked)), PER_SHEET):

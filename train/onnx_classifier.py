@@ -176,7 +176,10 @@ def keras_from_onnx(path: Path, images: np.ndarray | None = None, input_size: in
 def load_onnx_weights(model, path: Path, images: np.ndarray | None = None) -> None:
     """Set `model`'s weights from an exported classifier. `images` (N, size, size, 3, 0-255,
     real crops at the model's input size) set the batch normalizations' statistics."""
-    batch_norms = _set_folded_weights(model, _Graph(Path(path)))
+    try:
+        batch_norms = _set_folded_weights(model, _Graph(Path(path)))
+    except OnnxGraphError as exc:
+        raise OnnxGraphError(f"{path}: not a classifier of this architecture ({exc})") from None
     if images is not None and len(images):
         _set_batch_norm_statistics(model, batch_norms, images)
 

@@ -49,6 +49,7 @@ def pack(data: Path, out: Path, quality: int = 95, splits: Sequence[str] = SPLIT
         sources.append(row["source"])
         synthetic.append(not is_real(row))
     offsets = np.cumsum([0] + [len(b) for b in blobs])
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
     np.savez(
         out,
         jpeg=np.concatenate(blobs),

@@ -221,6 +221,7 @@ def prepare(
     rng = np.random.default_rng(seed)
     out.mkdir(parents=True, exist_ok=True)
     rows, counts, problems = [], Counter(), []
+    used_exclusions: set[str] = set()
     for photo, synthetic in tqdm(jobs, desc=f"prepare {task_name}", unit="photo"):
         split = photo.split or split_of(photo.path)
         if synthetic and split != "train":
@@ -231,7 +232,9 @@ def prepare(
             name = f"{photo.path.stem}{BOX_CROP_TAG}{photo.face}.png"
         else:
             name = f"{photo.path.stem}.png"
-        if split != "test" and (photo.path.name in excluded or name in excluded):
+        named = {photo.path.name, name} & set(excluded)
+        used_exclusions |= named
+        if split != "test" and named:
             counts[f"excluded/{source_of(photo.path)}"] += 1
             continue
         try:
@@ -280,6 +283,7 @@ def prepare(
         "counts": dict(sorted(counts.items())),
         "per_source": dict(sorted(Counter(f"{r['split']}/{r['source']}" for r in rows).items())),
         "unreadable": problems,
+        "exclusions_unmatched": sorted(set(excluded) - used_exclusions),
     }
     (out / "prepare.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary

@@ -27,9 +27,6 @@ def mean_weights(weight_lists: Sequence[Sequence[np.ndarray]]) -> list[np.ndarra
 def soup(runs: Sequence[Path], out: Path) -> Path:
     """Write out/model.keras, the mean of the runs' models, with their labels at threshold
     0.5; returns the new run folder, ready for `calibrate`."""
-    from train.model import make_model
-    from train.run_model import load_run_model
-
     runs, out = [Path(r) for r in runs], Path(out)
     if out.exists() and any(out.iterdir()):
         raise InputError(f"{out} is not empty: a soup goes into a new run folder")
@@ -40,6 +37,9 @@ def soup(runs: Sequence[Path], out: Path) -> Path:
         raise InputError(
             f"a soup needs 2+ runs alike in {', '.join(fields)}; these differ: {sorted(kinds)}"
         )
+    from train.model import make_model
+    from train.run_model import load_run_model
+
     model = make_model(int(labels[0]["input_size"]))
     model.set_weights(mean_weights([load_run_model(r).get_weights() for r in runs]))
     out.mkdir(parents=True, exist_ok=True)
