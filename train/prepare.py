@@ -232,7 +232,7 @@ def prepare(
             name = f"{photo.path.stem}{BOX_CROP_TAG}{photo.face}.png"
         else:
             name = f"{photo.path.stem}.png"
-        named = {photo.path.name, name} & set(excluded)
+        named = {photo.path.name, name} & excluded.keys()
         used_exclusions |= named
         if split != "test" and named:
             counts[f"excluded/{source_of(photo.path)}"] += 1
