@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.report import save_report
-from train.inputs import read_run_labels
+from train.inputs import check_same_crops, read_run_labels
 
 
 def weights_kind(path: Path) -> str:
@@ -39,6 +39,7 @@ def compare_variants(keras_path: Path, data: Path, onnx_paths: list[Path]) -> di
     from train.run_model import load_run_model
 
     labels = read_run_labels(Path(keras_path).parent)
+    check_same_crops(labels, data)
     names, threshold = labels["class_names"], labels["threshold"]
     flip = bool(labels.get("flip", False))
     images, rows = load_split_images(data)

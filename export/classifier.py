@@ -19,7 +19,7 @@ from edge_runtime.classifier import flip_mean
 from edge_runtime.manifest import ClassifierEntry, ModelFile, TensorSpec, write_entry
 from export.onnx_graph import store_weights_as_float16
 from export.quantize import MAX_ACCURACY_DROP, quantize_int8
-from train.inputs import read_run_labels
+from train.inputs import check_same_crops, read_run_labels
 
 OPSET = 17
 MAX_DP_FP32 = 1e-4
@@ -112,6 +112,7 @@ def export_classifier(
 
     run = Path(keras_path).parent
     labels = read_run_labels(run)
+    check_same_crops(labels, data)
     metrics = (
         json.loads((run / "metrics.json").read_text()) if (run / "metrics.json").exists() else {}
     )

@@ -2,15 +2,22 @@
 
 EfficientNet is known to lose much more than other networks under naive int8; the export
 step therefore measures the int8 model on the test split and refuses it when it loses more
-than MAX_ACCURACY_DROP against Keras (`export.classifier`).
+than MAX_ACCURACY_DROP against Keras (`export.classifier`). The stem convolution and the
+dense head stay float32 (`float_nodes`): a small share of the time, and of the variants
+measured the one whose labels follow Keras most closely (`models/README.md`, "int8 with
+the stem and the head in float32").
 """
 
 from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import onnx
 
 CALIBRATION_CROPS = 256
 MAX_ACCURACY_DROP = 0.01
@@ -30,6 +37,14 @@ def calibration_crops(data: Path, seed: int = 0) -> np.ndarray:
     real = np.flatnonzero([is_real(r) for r in train])
     extra = np.random.default_rng(seed).permutation(real)[:missing]
     return np.concatenate([images, load_crops(data, [train[i] for i in extra])])
+
+
+def float_nodes(proto: onnx.ModelProto) -> list[str]:
+    """Names of the nodes left in float32: the first convolution (the stem: tf2onnx writes
+    nodes in topological order) and the dense layers."""
+    convolutions = [node.name for node in proto.graph.node if node.op_type == "Conv"]
+    dense = [node.name for node in proto.graph.node if node.op_type in ("MatMul", "Gemm")]
+    return convolutions[:1] + dense
 
 
 def quantize_int8(proto, data: Path, seed: int = 0):
@@ -66,5 +81,6 @@ def quantize_int8(proto, data: Path, seed: int = 0):
             per_channel=True,
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
+            nodes_to_exclude=float_nodes(onnx.load(str(prepared))),
         )
         return onnx.load(str(int8))

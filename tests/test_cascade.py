@@ -27,6 +27,19 @@ SEED_PHOTOS = sorted(p for p in TEST_DATA.glob("*_image_*.jpg") if "cropped" not
 SEED_CASES = sorted(TEST_DATA.glob("*_image_*.jpg"))
 
 
+def shipped_models_with(tmp_path: Path, name: str, **changes) -> Path:
+    """A models folder of the shipped files whose manifest entry `name` has `changes`."""
+    models = tmp_path / "models"
+    models.mkdir()
+    for item in DEFAULT_MODELS_DIR.iterdir():
+        if item.name != "manifest.json":
+            (models / item.name).symlink_to(item)
+    manifest = json.loads((DEFAULT_MODELS_DIR / "manifest.json").read_text())
+    manifest["models"][name].update(changes)
+    (models / "manifest.json").write_text(json.dumps(manifest))
+    return models
+
+
 @pytest.fixture(scope="module")
 def pipeline():
     from edge_runtime.pipeline import Pipeline
@@ -85,14 +98,7 @@ def test_labels_derive_every_shown_probability_from_the_raw_ones():
 def test_a_manifest_that_names_the_classes_otherwise_is_refused(tmp_path: Path):
     """The runtime reads each output as P(WithoutMask) or P(Male): swapped class names in
     the manifest would swap every label, so the cascade refuses them."""
-    models = tmp_path / "models"
-    models.mkdir()
-    for item in DEFAULT_MODELS_DIR.iterdir():
-        if item.name != "manifest.json":
-            (models / item.name).symlink_to(item)
-    manifest = json.loads((DEFAULT_MODELS_DIR / "manifest.json").read_text())
-    manifest["models"]["gender_unmasked"]["class_names"] = ["Male", "Female"]
-    (models / "manifest.json").write_text(json.dumps(manifest))
+    models = shipped_models_with(tmp_path, "gender_unmasked", class_names=["Male", "Female"])
     with pytest.raises(ModelIntegrityError, match="'gender_unmasked' has class_names"):
         Cascade(models)
 
@@ -137,6 +143,25 @@ def test_no_flip_scores_a_masked_face_once_instead_of_with_its_mirror(pipeline):
     assert once == pytest.approx(plain[0], abs=1e-6)
     assert averaged == pytest.approx((plain[0] + mirrored[0]) / 2, abs=1e-6)
     assert pipeline.options.no_flip is False  # one photo's option, not the pipeline's
+
+
+def test_a_gender_model_gets_its_crop_at_the_margin_it_was_trained_with(tmp_path: Path):
+    """The mask model's crop is reused only where a gender model's input size and margin
+    match it; otherwise the face is cropped again as that model's manifest entry says."""
+    from edge_runtime.crop import crop_faces
+    from edge_runtime.pipeline import Pipeline
+
+    models = shipped_models_with(tmp_path, "gender_masked", crop_margin=0.5)
+    image = load_image(TEST_DATA / "female_image_with_mask.jpg")
+    with Pipeline(models) as wide:
+        model = wide.cascade.gender[True]
+        assert model.margin == 0.5 and wide.cascade.mask.margin == 0.2
+        boxes = wide.detector.detect(image).reference_boxes
+        (at_05,) = model.predict(crop_faces(image, boxes, model.input_size, 0.5))
+        (at_02,) = model.predict(crop_faces(image, boxes, model.input_size, 0.2))
+        (face,) = wide.run(image).faces
+    assert face.mask and abs(at_05 - at_02) > 0.01  # else the test could not tell them apart
+    assert face.p_male == pytest.approx(at_05, abs=1e-6)
 
 
 def test_result_draws_saves_and_serialises_itself(pipeline, tmp_path: Path):

@@ -100,8 +100,11 @@ def test_boxes_crop_the_labelled_face_into_the_split_its_row_gives(tmp_path: Pat
     photos = needs_shared(DATA / "scenes_masked")
     table = ROOT / "train" / "labels" / "scenes_masked_gender.csv"
     labelled = read_csv(table)
-    summary = prepare("gender_masked", [], tmp_path / "p", SIZE, limit=4, boxes=[(table, photos)])
+    summary = prepare(
+        "gender_masked", [], tmp_path / "p", SIZE, margin=0.5, limit=4, boxes=[(table, photos)]
+    )
     rows = read_csv(tmp_path / "p" / "index.csv")
+    assert summary["margin"] == 0.5
     assert len(rows) == 8 and {r["source"] for r in rows} == {"rwmfd"}
     assert summary["counts"]["labelled_box"] == 8 and "face_found" not in summary["counts"]
     for row in rows:  # its own box, not the largest face, and the split the list gives
@@ -110,7 +113,7 @@ def test_boxes_crop_the_labelled_face_into_the_split_its_row_gives(tmp_path: Pat
         (entry,) = [e for e in labelled if e["photo"] == photo and e["face"] == face]
         assert (row["split"], row["label"].lower()) == (entry["split"], entry["label"])
         box = np.array([float(entry[k]) for k in ("x1", "y1", "x2", "y2")], np.float32)
-        expected = crop_face(load_image(photos / photo), box, SIZE)
+        expected = crop_face(load_image(photos / photo), box, SIZE, margin=0.5)
         assert np.array_equal(np.asarray(Image.open(tmp_path / "p" / row["file"])), expected)
     # the list's boxes are in the convention the runtime crops around
     first = labelled[0]
@@ -350,6 +353,35 @@ def test_export_passes_gate_and_is_listed(trained: Path, prepared: Path, tmp_pat
     keras_row, fp32_row, _ = table["rows"]
     assert fp32_row["accuracy"] == keras_row["accuracy"]
     assert fp32_row["agreement_with_keras"] == 1.0
+
+
+@pytest.mark.slow
+def test_int8_quantizes_every_layer_but_the_stem_and_the_head(trained: Path, prepared: Path):
+    from export.classifier import keras_to_onnx, onnx_probabilities
+    from export.quantize import float_nodes, quantize_int8
+    from train.prepare import load_split_images
+    from train.run_model import load_run_model
+
+    proto = keras_to_onnx(load_run_model(trained / "model.keras"), SIZE)
+    int8 = quantize_int8(proto, prepared)
+    producer = {out: node.op_type for node in int8.graph.node for out in node.output}
+    weighted = {
+        node.name: producer.get(node.input[1]) == "DequantizeLinear"
+        for node in int8.graph.node
+        if node.op_type in ("Conv", "MatMul", "Gemm")
+    }
+    kept = float_nodes(int8)
+    node = {n.name: n for n in int8.graph.node}
+    shapes = {t.name: list(t.dims) for t in int8.graph.initializer}
+    # the stem reads the 3 colour channels; the head maps 1280 features to 128, then to 1
+    assert [shapes[node[name].input[1]][1] for name in kept] == [3, 128, 1]
+    assert not any(weighted[name] for name in kept)
+    assert all(quantized for name, quantized in weighted.items() if name not in kept)
+    images, _ = load_split_images(prepared)
+    dp = onnx_probabilities(int8.SerializeToString(), images) - onnx_probabilities(
+        proto.SerializeToString(), images
+    )
+    assert 0 < np.abs(dp).max() < 0.2
 
 
 @pytest.mark.slow

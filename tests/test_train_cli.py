@@ -24,14 +24,28 @@ def folders(tmp_path: Path) -> dict[str, Path]:
     (masked / "face.jpg").write_bytes(b"")
     no_val = tmp_path / "no_val"  # a prepared folder whose faces are all training faces
     no_val.mkdir()
-    (no_val / "prepare.json").write_text('{"task": "mask", "size": 32}')
+    (no_val / "prepare.json").write_text('{"task": "mask", "size": 32, "margin": 0.2}')
     (no_val / "index.csv").write_text(
         "file,label,split,source,origin,face_found,synthetic\n"
         "train/WithMask/a.png,WithMask,train,x,a.jpg,1,0\n"
     )
+    wide = tmp_path / "wide"  # a run trained on crops of another margin than no_val's
+    wide.mkdir()
+    (wide / "labels.json").write_text(
+        '{"task": "mask", "class_names": ["WithMask", "WithoutMask"], "input_size": 32, '
+        '"margin": 0.5}'
+    )
+    bare = tmp_path / "bare"  # a run whose labels.json lacks what every command reads
+    bare.mkdir()
+    (bare / "labels.json").write_text('{"task": "mask"}')
+    not_onnx = tmp_path / "model.onnx"
+    not_onnx.write_bytes(b"\x0f" * 64)
     return {
         "empty": empty,
         "run": broken,
+        "wide": wide,
+        "not_onnx": not_onnx,
+        "bare": bare,
         "loose": loose,
         "masked": masked.parent,
         "no_val": no_val,
@@ -44,6 +58,7 @@ CASES = [
     ("prepare --task mask --out {out}", "nothing to prepare"),
     ("pack --data {empty} --out {out}.npz", "not a folder written by"),
     ("calibrate --run {run} --data {empty}", "labels.json: not valid JSON"),
+    ("calibrate --run {wide} --data {no_val}", "32 px at margin 0.2; the model was trained on"),
     ("soup --runs {empty} {run} --out {out}", "not a run folder"),
     ("sheet --data {empty} --out {out}.png", "no photos in folders"),
     ("card --runs {empty}", "no finished runs"),
@@ -56,6 +71,9 @@ CASES = [
         "--init-from takes a .keras model or an .onnx file",
     ),
     ("fit --task mask --data {no_val} --out {out}", "no real val faces"),
+    ("fit --task mask --data {no_val} --init-from {not_onnx} --out {out}", "not an ONNX file"),
+    ("failures --run {wide} --data {no_val}", "the model was trained on mask crops of 32 px"),
+    ("calibrate --run {bare} --data {no_val}", "labels.json: class_names, input_size missing"),
     ("review --model {run}/labels.json --data {no_val} --out {out}", "an exported .onnx"),
 ]
 
@@ -93,6 +111,23 @@ def test_a_missing_input_path_is_a_usage_error(tmp_path: Path, capsys, argv: lis
     assert "missing" in capsys.readouterr().err.splitlines()[-1]
 
 
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        ("prepare --task mask --data . --margin -0.1 --out x", "-0.1 is not between 0.0 and 3.0"),
+        ("pack --data . --out x.npz --quality 101", "101 is not between 1 and 100"),
+        ("fit --task mask --data . --out x --epochs 0", "0 is not at least 1"),
+    ],
+    ids=["margin", "quality", "epochs"],
+)
+def test_an_option_out_of_range_is_a_usage_error(capsys, argv: str, words: str):
+    from train.__main__ import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(argv.split())
+    assert stop.value.code == 2 and words in capsys.readouterr().err.splitlines()[-1]
+
+
 def test_export_refuses_a_model_outside_a_run_folder(folders: dict[str, Path], capsys):
     from export.__main__ import main
 
@@ -102,3 +137,12 @@ def test_export_refuses_a_model_outside_a_run_folder(folders: dict[str, Path], c
     assert main([*argv, str(folders["out"])]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "not a run folder" in err
+
+
+def test_an_empty_onnx_file_is_named_as_such(tmp_path: Path):
+    from train.onnx_classifier import OnnxGraphError, onnx_input_size
+
+    empty = tmp_path / "model.onnx"
+    empty.write_bytes(b"")
+    with pytest.raises(OnnxGraphError, match=r"model\.onnx: not an ONNX file"):
+        onnx_input_size(empty)

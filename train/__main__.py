@@ -7,8 +7,17 @@ import json
 import sys
 from pathlib import Path
 
+from edge_runtime.crop import DEFAULT_MARGIN
 from edge_runtime.manifest import DEFAULT_MODELS_DIR
-from train.inputs import InputError, existing_path, read_run_labels
+from edge_runtime.options import positive_int
+from train.inputs import (
+    InputError,
+    check_same_crops,
+    crop_margin,
+    existing_path,
+    jpeg_quality,
+    read_run_labels,
+)
 from train.packed import SPLITS
 from train.tasks import TASKS
 
@@ -61,10 +70,17 @@ def build_parser() -> argparse.ArgumentParser:
         "train/labels/README.md) and the folder of its photos; may be repeated",
     )
     prep.add_argument("--out", type=Path, required=True)
-    prep.add_argument("--size", type=int, default=96, help="crop size in pixels (96)")
+    prep.add_argument("--size", type=positive_int, default=96, help="crop size in pixels (96)")
+    prep.add_argument(
+        "--margin",
+        type=crop_margin,
+        default=DEFAULT_MARGIN,
+        help=f"crop side = the face box's longer side x (1 + margin) ({DEFAULT_MARGIN}); "
+        "the model carries it to the runtime",
+    )
     prep.add_argument(
         "--limit",
-        type=int,
+        type=positive_int,
         default=None,
         help="max photos per class and folder (with --boxes: faces per class and list)",
     )
@@ -78,14 +94,14 @@ def build_parser() -> argparse.ArgumentParser:
     packer.add_argument(
         "--splits", nargs="+", choices=SPLITS, default=list(SPLITS), help="splits to keep (all)"
     )
-    packer.add_argument("--quality", type=int, default=95, help="JPEG quality (95)")
+    packer.add_argument("--quality", type=jpeg_quality, default=95, help="JPEG quality (95)")
 
     sheet = sub.add_parser("sheet", help="PNG sheet of synthetic masks drawn on real faces")
     sheet.add_argument(
         "--data", type=existing_path, required=True, help="unmasked faces (class folders)"
     )
     sheet.add_argument("--out", type=Path, required=True, help="PNG path")
-    sheet.add_argument("--count", type=int, default=24)
+    sheet.add_argument("--count", type=positive_int, default=24, help="faces on the sheet")
     sheet.add_argument(
         "--mask-templates",
         type=existing_path,
@@ -107,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     review.add_argument(
         "--data", type=existing_path, required=True, help="folder written by prepare"
     )
-    review.add_argument("--top", type=int, default=300, help="faces to show (300)")
+    review.add_argument("--top", type=positive_int, default=300, help="faces to show (300)")
     review.add_argument("--out", type=Path, required=True, help="folder for ranked.csv, sheets")
 
     calib = sub.add_parser(
@@ -155,8 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
         default="none",
         help="backbone initialisation (imagenet needs internet once)",
     )
-    fit.add_argument("--epochs", type=int, default=10)
-    fit.add_argument("--batch-size", type=int, default=32)
+    fit.add_argument("--epochs", type=positive_int, default=10)
+    fit.add_argument("--batch-size", type=positive_int, default=32)
     fit.add_argument("--lr", type=float, default=1e-3)
     fit.add_argument("--schedule", choices=["cosine", "constant"], default="cosine")
     fit.add_argument("--warmup-epochs", type=float, default=0.0)
@@ -167,10 +183,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="balanced: both classes weigh the same; per_source: the same within each source",
     )
     fit.add_argument("--patience", type=int, default=4, help="early-stopping patience (epochs)")
-    fit.add_argument("--max-train", type=int, default=None, help="cap training crops per class")
+    fit.add_argument(
+        "--max-train", type=positive_int, default=None, help="cap training crops per class"
+    )
     fit.add_argument(
         "--real-repeat",
-        type=int,
+        type=positive_int,
         default=1,
         help="repeat real faces N times where training mixes them with synthetic masks",
     )
@@ -230,12 +248,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="run folder: a rerun reuses its windows, keeps finished networks, resumes the rest",
     )
     det.add_argument("--nets", nargs="+", choices=["rnet", "onet"], default=["rnet", "onet"])
-    det.add_argument("--epochs", type=int, default=12)
-    det.add_argument("--batch-size", type=int, default=256)
+    det.add_argument("--epochs", type=positive_int, default=12)
+    det.add_argument("--batch-size", type=positive_int, default=256)
     det.add_argument("--lr", type=float, default=3e-4)
     det.add_argument("--seed", type=int, default=0)
-    det.add_argument("--limit", type=int, default=None, help="max scene photos per folder")
-    det.add_argument("--crops-per-folder", type=int, default=1500)
+    det.add_argument("--limit", type=positive_int, default=None, help="max scene photos per folder")
+    det.add_argument("--crops-per-folder", type=positive_int, default=1500)
     det.add_argument(
         "--mined-with",
         nargs="+",
@@ -276,15 +294,17 @@ def build_parser() -> argparse.ArgumentParser:
     pn.add_argument(
         "--out", type=Path, required=True, help="run folder: a rerun reuses its tiles and resumes"
     )
-    pn.add_argument("--epochs", type=int, default=30)
-    pn.add_argument("--batch-size", type=int, default=128)
+    pn.add_argument("--epochs", type=positive_int, default=30)
+    pn.add_argument("--batch-size", type=positive_int, default=128)
     pn.add_argument("--lr", type=float, default=3e-3)
     pn.add_argument("--seed", type=int, default=0)
-    pn.add_argument("--widths", type=int, nargs=3, default=[16, 16, 16], help="channels per layer")
+    pn.add_argument(
+        "--widths", type=positive_int, nargs=3, default=[16, 16, 16], help="channels per layer"
+    )
     pn.add_argument(
         "--pyramid", choices=["chained", "area"], default="chained", help="the pyramid it runs on"
     )
-    pn.add_argument("--limit", type=int, default=None, help="max photos per folder")
+    pn.add_argument("--limit", type=positive_int, default=None, help="max photos per folder")
     return parser
 
 
@@ -310,6 +330,7 @@ def run(args: argparse.Namespace) -> None:
             args.out,
             args.size,
             args.synthetic_from,
+            margin=args.margin,
             limit=args.limit,
             seed=args.seed,
             mask_templates=args.mask_templates,
@@ -341,6 +362,7 @@ def run(args: argparse.Namespace) -> None:
         from train.run_model import load_run_model
 
         labels = read_run_labels(args.run)
+        check_same_crops(labels, args.data)
         model = load_run_model(args.run)
         out = write_failures(
             model,

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_runtime.classifier import plain_and_flip_mean
-from train.inputs import read_run_labels
+from train.inputs import check_same_crops, read_run_labels
 from train.metrics import binary_metrics
 
 MIN_FLIP_GAIN = 0.005
@@ -72,6 +72,7 @@ def calibrate(run: Path, data: Path) -> dict:
     """Choose on the validation split, rewrite the run's labels.json and metrics.json."""
     run, data = Path(run), Path(data)
     labels = read_run_labels(run)
+    check_same_crops(labels, data)
     from train.model import keras_probabilities
     from train.prepare import load_split_images
     from train.run_model import load_run_model

@@ -411,6 +411,10 @@ def check_init_from(source: Path | None) -> None:
         raise InputError(f"{source}: --init-from takes a .keras model or an .onnx file")
     if source.suffix == ".keras" and not zipfile.is_zipfile(source):
         raise InputError(f"{source}: not a Keras model file (a .keras file is a zip archive)")
+    if source.suffix == ".onnx":
+        from train.onnx_classifier import onnx_input_size
+
+        onnx_input_size(source)  # reads the graph: a file that is not ONNX fails here
 
 
 def init_weights(

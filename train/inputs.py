@@ -6,6 +6,12 @@ import argparse
 import json
 from pathlib import Path
 
+from edge_runtime.crop import DEFAULT_MARGIN
+
+# Wider crops than 4x the face box leave the face a few pixels wide at the usual sizes.
+MAX_MARGIN = 3.0
+RUN_KEYS = ("task", "class_names", "input_size")
+
 
 class InputError(ValueError):
     """A path that is not what a command expects; the message names it and says why."""
@@ -17,6 +23,27 @@ def existing_path(text: str) -> Path:
     if not path.exists():
         raise argparse.ArgumentTypeError(f"{text}: no such file or folder")
     return path
+
+
+def number_between(kind: type, low: float, high: float):
+    """argparse type for a number of `kind` (int or float) from low to high inclusive; any
+    other text is a usage error."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            expected = "a whole number" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"{text!r} is not {expected}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is not between {low} and {high}")
+        return value
+
+    return parse
+
+
+crop_margin = number_between(float, 0.0, MAX_MARGIN)
+jpeg_quality = number_between(int, 1, 100)
 
 
 def read_json(path: Path, what: str) -> dict:
@@ -31,9 +58,28 @@ def read_json(path: Path, what: str) -> dict:
 
 def read_prepared(data: Path) -> dict:
     """prepare.json of a folder written by `python -m train prepare`."""
+    if Path(data).is_file():
+        raise InputError(f"{data}: a file; give the folder written by `python -m train prepare`")
     return read_json(Path(data) / "prepare.json", "a folder written by `python -m train prepare`")
 
 
 def read_run_labels(run: Path) -> dict:
     """labels.json of a run folder written by `python -m train fit` or `soup`."""
-    return read_json(Path(run) / "labels.json", "a run folder of `python -m train fit`")
+    labels = read_json(Path(run) / "labels.json", "a run folder of `python -m train fit`")
+    missing = [key for key in RUN_KEYS if key not in labels]
+    if missing:
+        raise InputError(f"{Path(run) / 'labels.json'}: {', '.join(missing)} missing")
+    return labels
+
+
+def check_same_crops(labels: dict, data: Path) -> None:
+    """Refuse prepared data cut otherwise than the model's own training crops (task, size or
+    margin): its accuracy there would say nothing about the model."""
+    prepared = read_prepared(data)
+    model = (labels["task"], labels["input_size"], labels.get("margin", DEFAULT_MARGIN))
+    crops = (prepared["task"], prepared["size"], prepared.get("margin", DEFAULT_MARGIN))
+    if model != crops:
+        raise InputError(
+            f"{data}: {crops[0]} crops of {crops[1]} px at margin {crops[2]}; the model was "
+            f"trained on {model[0]} crops of {model[1]} px at margin {model[2]}"
+        )

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from edge_runtime.crop import DEFAULT_MARGIN
 from train.inputs import InputError, read_prepared
 from train.prepare import from_box_list, load_crops, read_index
 
@@ -34,10 +35,17 @@ def rank_by_loss(model: Path, data: Path, splits: tuple[str, ...] = ("train", "v
 
     if Path(model).suffix != ".onnx":
         raise InputError(f"{model}: review takes an exported .onnx classifier")
-    names = read_prepared(data)["class_names"]
+    prepared = read_prepared(data)
+    names = prepared["class_names"]
     rows = [r for r in read_index(data) if r["split"] in splits and is_real(r)]
     session = create_session(model)
     size = int(session.get_inputs()[0].shape[1])
+    margin = session.get_modelmeta().custom_metadata_map.get("crop_margin")
+    if margin is not None and float(margin) != prepared.get("margin", DEFAULT_MARGIN):
+        raise InputError(
+            f"{data}: crops at margin {prepared.get('margin', DEFAULT_MARGIN)}; "
+            f"{model} was trained at margin {margin}"
+        )
     chunks = []
     for start in range(0, len(rows), 1024):
         crops = load_crops(data, rows[start : start + 1024])

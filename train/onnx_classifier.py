@@ -35,10 +35,9 @@ class _Graph:
     """Constant folding and consumer lookup over one ONNX graph, just what reading weights needs."""
 
     def __init__(self, path: Path) -> None:
-        import onnx
         from onnx import numpy_helper
 
-        self.graph = onnx.load(str(path)).graph
+        self.graph = _load(path, external_data=True).graph
         self.inits = {t.name: numpy_helper.to_array(t) for t in self.graph.initializer}
         self.producer = {out: node for node in self.graph.node for out in node.output}
         self.consumers: dict[str, list] = {}
@@ -153,12 +152,24 @@ class _Graph:
         return out
 
 
+def _load(path: Path, external_data: bool = False):
+    """The ONNX proto in `path`; a file that is not ONNX at all is an OnnxGraphError."""
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    try:
+        proto = onnx.load(str(path), load_external_data=external_data)
+    except DecodeError as error:
+        raise OnnxGraphError(f"{path}: not an ONNX file ({error})") from None
+    if not proto.graph.input:
+        raise OnnxGraphError(f"{path}: not an ONNX file (no graph inputs)")
+    return proto
+
+
 def onnx_input_size(path: Path) -> int:
     """The square input size in pixels of an exported classifier (NHWC), read from the
     graph's input alone."""
-    import onnx
-
-    dims = onnx.load(str(path), load_external_data=False).graph.input[0].type.tensor_type
+    dims = _load(path).graph.input[0].type.tensor_type
     return int(dims.shape.dim[1].dim_value)
 
 
@@ -176,8 +187,9 @@ def keras_from_onnx(path: Path, images: np.ndarray | None = None, input_size: in
 def load_onnx_weights(model, path: Path, images: np.ndarray | None = None) -> None:
     """Set `model`'s weights from an exported classifier. `images` (N, size, size, 3, 0-255,
     real crops at the model's input size) set the batch normalizations' statistics."""
+    graph = _Graph(Path(path))
     try:
-        batch_norms = _set_folded_weights(model, _Graph(Path(path)))
+        batch_norms = _set_folded_weights(model, graph)
     except OnnxGraphError as exc:
         raise OnnxGraphError(f"{path}: not a classifier of this architecture ({exc})") from None
     if images is not None and len(images):

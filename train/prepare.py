@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from edge_runtime.crop import DEFAULT_MARGIN, crop_face
 from edge_runtime.image_io import IMAGE_SUFFIXES, ImageLoadError, load_image
-from train.inputs import InputError
+from train.inputs import MAX_MARGIN, InputError
 from train.synthetic_mask import mask_drawer
 from train.tasks import SPLIT_ALIASES, TASKS, Task
 
@@ -192,6 +192,7 @@ def prepare(
 ) -> dict:
     """Write crops and index.csv under `out`; returns the summary also saved as prepare.json.
 
+    `margin`: the crop's side is 1 + margin times the face box's longer side (`crop_face`).
     `synthetic_from` folders hold unmasked faces that get a drawn mask (for the masked-gender
     task); those go to the train split only, since accuracy is measured on real masks.
     `limit` keeps at most that many photos per class and folder (for quick runs and CI).
@@ -207,6 +208,8 @@ def prepare(
     task = TASKS[task_name]
     if not data and not boxes:
         raise InputError("nothing to prepare: give --data folders or --boxes lists")
+    if not 0 <= margin <= MAX_MARGIN:
+        raise InputError(f"--margin {margin}: a crop margin is between 0 and {MAX_MARGIN}")
     # Every input is read and checked before any photo is: a bad one fails in one line.
     box_lists = read_box_lists(boxes, task)
     jobs = [(p, False) for root in data for p in _limited(photos_in(root, task), limit)]

@@ -20,7 +20,7 @@ TILE = 128
 def mask_sheet(
     data: Path, out: Path, count: int = 24, seed: int = 0, templates: Path | None = None
 ) -> Path:
-    """Draw masks on `count` faces from `data` (spread over the folder); pairs before/after.
+    """Draw masks on up to `count` faces from `data` (spread over the folder); pairs before/after.
     `templates`: a folder of real mask images (`train.mask_templates`), else drawn shapes."""
     from edge_runtime.mtcnn import MTCNN
 
@@ -28,7 +28,7 @@ def mask_sheet(
     draw_mask = mask_drawer(templates)
     rng = np.random.default_rng(seed)
     photos = photos_in(Path(data), TASKS["gender_unmasked"])
-    spread = np.linspace(0, len(photos) - 1, count * 3).astype(int)
+    spread = np.unique(np.linspace(0, len(photos) - 1, count * 3).astype(int))
     picks = [photos[i] for i in rng.permutation(spread)]
     tiles = []
     for photo in picks:
@@ -40,10 +40,11 @@ def mask_sheet(
         tiles.append(np.hstack([crop_face(image, box, TILE), crop_face(masked, box, TILE)]))
         if len(tiles) == count:
             break
-    columns = 4
-    if len(tiles) < columns:
-        raise InputError(f"{data}: a face found in {len(tiles)} of {len(picks)} photos tried")
-    rows = [np.hstack(tiles[i : i + columns]) for i in range(0, len(tiles) - columns + 1, columns)]
+    if not tiles:
+        raise InputError(f"{data}: no face found in the {len(picks)} photos tried")
+    columns = min(4, len(tiles))
+    tiles += [np.zeros_like(tiles[0])] * (-len(tiles) % columns)
+    rows = [np.hstack(tiles[i : i + columns]) for i in range(0, len(tiles), columns)]
     out.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.vstack(rows)).save(out)
     return out
