@@ -324,16 +324,25 @@ def test_fit_writes_model_metrics_and_pictures(trained: Path):
     assert test["per_source"] and 0.0 <= test["ci95"][0] <= test["accuracy"] <= test["ci95"][1]
 
 
+@pytest.fixture(scope="module")
+def exported(trained: Path, prepared: Path, tmp_path_factory) -> tuple:
+    """The finished run exported to float32 ONNX (gated): its manifest entry and folder."""
+    from export.classifier import export_classifier
+
+    folder = tmp_path_factory.mktemp("exported")
+    return export_classifier(trained / "model.keras", prepared, folder / "mask.onnx"), folder
+
+
 @pytest.mark.slow
-def test_export_passes_gate_and_is_listed(trained: Path, prepared: Path, tmp_path: Path):
+def test_export_passes_gate_and_is_listed(trained: Path, prepared: Path, exported: tuple):
     from edge_runtime.manifest import verified_classifier
     from export.classifier import export_classifier
 
-    entry = export_classifier(trained / "model.keras", prepared, tmp_path / "mask.onnx")
+    entry, folder = exported
     half = export_classifier(
         trained / "model.keras",
         prepared,
-        tmp_path / "mask_fp16.onnx",
+        folder / "mask_fp16.onnx",
         name="mask_fp16",
         weights="float16",
     )
@@ -342,13 +351,13 @@ def test_export_passes_gate_and_is_listed(trained: Path, prepared: Path, tmp_pat
     assert parity["float32"]["max_abs_dp"] <= 1e-4
     assert half.model.provenance["parity"]["float16_weights"]["label_agreement"] >= 0.999
     assert half.model.bytes < 0.6 * entry.model.bytes
-    _, listed = verified_classifier(tmp_path, "mask")
+    _, listed = verified_classifier(folder, "mask")
     assert listed.class_names == ("WithMask", "WithoutMask") and listed == entry
 
     from benchmarks.accuracy import compare_variants
 
     table = compare_variants(
-        trained / "model.keras", prepared, [tmp_path / "mask.onnx", tmp_path / "mask_fp16.onnx"]
+        trained / "model.keras", prepared, [folder / "mask.onnx", folder / "mask_fp16.onnx"]
     )
     keras_row, fp32_row, _ = table["rows"]
     assert fp32_row["accuracy"] == keras_row["accuracy"]
@@ -356,13 +365,14 @@ def test_export_passes_gate_and_is_listed(trained: Path, prepared: Path, tmp_pat
 
 
 @pytest.mark.slow
-def test_int8_quantizes_every_layer_but_the_stem_and_the_head(trained: Path, prepared: Path):
-    from export.classifier import keras_to_onnx, onnx_probabilities
+def test_int8_quantizes_every_layer_but_the_stem_and_the_head(prepared: Path, exported: tuple):
+    import onnx
+
+    from export.classifier import onnx_probabilities
     from export.quantize import float_nodes, quantize_int8
     from train.prepare import load_split_images
-    from train.run_model import load_run_model
 
-    proto = keras_to_onnx(load_run_model(trained / "model.keras"), SIZE)
+    proto = onnx.load(str(exported[1] / "mask.onnx"))
     int8 = quantize_int8(proto, prepared)
     producer = {out: node.op_type for node in int8.graph.node for out in node.output}
     weighted = {
