@@ -16,6 +16,7 @@ import numpy as np
 
 from benchmarks.report import save_report
 from train.inputs import check_same_crops, read_run_labels
+from train.run_model import check_run_model, load_run_model
 
 
 def weights_kind(path: Path) -> str:
@@ -36,10 +37,10 @@ def compare_variants(keras_path: Path, data: Path, onnx_paths: list[Path]) -> di
     from export.classifier import onnx_probabilities
     from train.model import keras_probabilities
     from train.prepare import load_split_images
-    from train.run_model import load_run_model
 
     labels = read_run_labels(Path(keras_path).parent)
     check_same_crops(labels, data)
+    check_run_model(keras_path)
     names, threshold = labels["class_names"], labels["threshold"]
     flip = bool(labels.get("flip", False))
     images, rows = load_split_images(data)

@@ -20,6 +20,7 @@ from edge_runtime.manifest import ClassifierEntry, ModelFile, TensorSpec, write_
 from export.onnx_graph import store_weights_as_float16
 from export.quantize import MAX_ACCURACY_DROP, quantize_int8
 from train.inputs import check_same_crops, read_run_labels
+from train.run_model import check_run_model, load_run_model
 
 OPSET = 17
 MAX_DP_FP32 = 1e-4
@@ -113,12 +114,12 @@ def export_classifier(
     run = Path(keras_path).parent
     labels = read_run_labels(run)
     check_same_crops(labels, data)
+    check_run_model(keras_path)
     metrics = (
         json.loads((run / "metrics.json").read_text()) if (run / "metrics.json").exists() else {}
     )
     from train.model import keras_probabilities
     from train.prepare import load_split_images
-    from train.run_model import load_run_model
 
     model = load_run_model(keras_path)
     images, rows = load_split_images(data)

@@ -38,6 +38,11 @@ def folders(tmp_path: Path) -> dict[str, Path]:
     bare = tmp_path / "bare"  # a run whose labels.json lacks what every command reads
     bare.mkdir()
     (bare / "labels.json").write_text('{"task": "mask"}')
+    no_model = tmp_path / "no_model"  # a run's labels.json, matching no_val, without a model
+    no_model.mkdir()
+    (no_model / "labels.json").write_text(
+        '{"task": "mask", "class_names": ["WithMask", "WithoutMask"], "input_size": 32}'
+    )
     not_onnx = tmp_path / "model.onnx"
     not_onnx.write_bytes(b"\x0f" * 64)
     return {
@@ -46,6 +51,7 @@ def folders(tmp_path: Path) -> dict[str, Path]:
         "wide": wide,
         "not_onnx": not_onnx,
         "bare": bare,
+        "no_model": no_model,
         "loose": loose,
         "masked": masked.parent,
         "no_val": no_val,
@@ -74,6 +80,8 @@ CASES = [
     ("fit --task mask --data {no_val} --init-from {not_onnx} --out {out}", "not an ONNX file"),
     ("failures --run {wide} --data {no_val}", "the model was trained on mask crops of 32 px"),
     ("calibrate --run {bare} --data {no_val}", "labels.json: class_names, input_size missing"),
+    ("calibrate --run {no_model} --data {no_val}", "no_model: no model.keras (nor weights16"),
+    ("failures --run {no_model} --data {no_val}", "no model.keras"),
     ("review --model {run}/labels.json --data {no_val} --out {out}", "an exported .onnx"),
 ]
 

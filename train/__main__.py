@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--margin",
         type=crop_margin,
         default=DEFAULT_MARGIN,
-        help=f"crop side = the face box's longer side x (1 + margin) ({DEFAULT_MARGIN}); "
+        help=f"0 to 3: crop side = the face box's longer side x (1 + margin) ({DEFAULT_MARGIN}); "
         "the model carries it to the runtime",
     )
     prep.add_argument(
@@ -101,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--data", type=existing_path, required=True, help="unmasked faces (class folders)"
     )
     sheet.add_argument("--out", type=Path, required=True, help="PNG path")
-    sheet.add_argument("--count", type=positive_int, default=24, help="faces on the sheet")
+    sheet.add_argument("--count", type=positive_int, default=24, help="faces on the sheet (24)")
     sheet.add_argument(
         "--mask-templates",
         type=existing_path,
@@ -340,6 +340,10 @@ def run(args: argparse.Namespace) -> None:
         print(json.dumps({k: summary[k] for k in ("counts", "per_source")}, indent=2))
         if summary["unreadable"]:
             print(f"{len(summary['unreadable'])} unreadable photos skipped", file=sys.stderr)
+        empty = [s for s in SPLITS if not any(k.startswith(f"{s}/") for k in summary["counts"])]
+        if empty:
+            needed = " (fit needs train and val)" if {"train", "val"} & set(empty) else ""
+            print(f"no {' or '.join(empty)} faces: too few photos{needed}", file=sys.stderr)
         if summary["exclusions_unmatched"]:
             unmatched = summary["exclusions_unmatched"]
             print(
@@ -359,10 +363,11 @@ def run(args: argparse.Namespace) -> None:
         print(f"wrote {args.out}")
     elif args.command == "failures":
         from train.fit import write_failures
-        from train.run_model import load_run_model
+        from train.run_model import check_run_model, load_run_model
 
         labels = read_run_labels(args.run)
         check_same_crops(labels, args.data)
+        check_run_model(args.run)
         model = load_run_model(args.run)
         out = write_failures(
             model,

@@ -18,6 +18,7 @@ import numpy as np
 from edge_runtime.classifier import plain_and_flip_mean
 from train.inputs import check_same_crops, read_run_labels
 from train.metrics import binary_metrics
+from train.run_model import check_run_model, load_run_model
 
 MIN_FLIP_GAIN = 0.005
 GRID = np.round(np.arange(0.02, 0.981, 0.005), 3)
@@ -73,9 +74,9 @@ def calibrate(run: Path, data: Path) -> dict:
     run, data = Path(run), Path(data)
     labels = read_run_labels(run)
     check_same_crops(labels, data)
+    check_run_model(run)
     from train.model import keras_probabilities
     from train.prepare import load_split_images
-    from train.run_model import load_run_model
 
     names = labels["class_names"]
     model = load_run_model(run)

@@ -294,7 +294,10 @@ def fit(config: FitConfig) -> dict:
         raise InputError(f"{data} was prepared for task {prepared['task']}, not {task.name}")
     for split in ("train", "val"):  # the best epoch is chosen on validation
         if not any(r["split"] == split and is_real(r) for r in rows):
-            raise InputError(f"{data}: no real {split} faces; prepare gives each split some")
+            raise InputError(
+                f"{data}: no real {split} faces (prepare splits photos by a hash of their "
+                "names: a few photos, as with a small --limit, can leave a split empty)"
+            )
     import keras
 
     from train.model import keras_probabilities, make_model

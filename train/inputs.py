@@ -8,7 +8,7 @@ from pathlib import Path
 
 from edge_runtime.crop import DEFAULT_MARGIN
 
-# Wider crops than 4x the face box leave the face a few pixels wide at the usual sizes.
+# At margin 3 the face spans a quarter of the crop; wider crops are scenes, not faces.
 MAX_MARGIN = 3.0
 RUN_KEYS = ("task", "class_names", "input_size")
 
@@ -81,5 +81,6 @@ def check_same_crops(labels: dict, data: Path) -> None:
     if model != crops:
         raise InputError(
             f"{data}: {crops[0]} crops of {crops[1]} px at margin {crops[2]}; the model was "
-            f"trained on {model[0]} crops of {model[1]} px at margin {model[2]}"
+            f"trained on {model[0]} crops of {model[1]} px at margin {model[2]} (prepare "
+            f"--task {model[0]} --size {model[1]} --margin {model[2]})"
         )

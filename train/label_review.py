@@ -44,7 +44,7 @@ def rank_by_loss(model: Path, data: Path, splits: tuple[str, ...] = ("train", "v
     if margin is not None and float(margin) != prepared.get("margin", DEFAULT_MARGIN):
         raise InputError(
             f"{data}: crops at margin {prepared.get('margin', DEFAULT_MARGIN)}; "
-            f"{model} was trained at margin {margin}"
+            f"{model} was trained at margin {margin} (prepare --margin {margin})"
         )
     chunks = []
     for start in range(0, len(rows), 1024):

@@ -40,7 +40,7 @@ def load_half_parts(model, run: Path) -> None:
     """Set `model`'s weights from `save_half_parts` output; refuses another structure."""
     parts = sorted(Path(run).glob(HALF_WEIGHTS + ".part*"), key=lambda p: int(p.suffix[5:]))
     if not parts:
-        raise FileNotFoundError(f"{run}: no {HALF_WEIGHTS}.part* files")
+        raise InputError(f"{run}: no {HALF_WEIGHTS}.part* files")
     with np.load(io.BytesIO(b"".join(p.read_bytes() for p in parts))) as z:
         paths = [str(p) for p in z["paths"]]
         arrays = [z[f"w{i:04d}"] for i in range(len(paths))]
@@ -49,12 +49,22 @@ def load_half_parts(model, run: Path) -> None:
     model.set_weights([a.astype(np.float32) for a in arrays])
 
 
+def check_run_model(path: Path) -> None:
+    """Refuse a run folder (or `model.keras` path) that holds neither the model nor its
+    float16 parts, before TensorFlow loads."""
+    path = Path(path)
+    run, keras_path = (path, path / "model.keras") if path.is_dir() else (path.parent, path)
+    if not keras_path.exists() and not any(run.glob(HALF_WEIGHTS + ".part*")):
+        raise InputError(f"{run}: no {keras_path.name} (nor {HALF_WEIGHTS}.part* files)")
+
+
 def load_run_model(path: Path):
     """The Keras model of a run folder (or of its `model.keras` path).
 
     Where `model.keras` is missing but float16 parts are there (a run brought back from a
     GPU machine), the model is rebuilt from `labels.json` and the parts and saved first.
     """
+    check_run_model(path)
     import keras
 
     path = Path(path)
