@@ -15,8 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.report import save_report
-from train.inputs import check_same_crops, read_run_labels
-from train.run_model import check_run_model, load_run_model
+from train.run_model import checked_run_labels, load_run_model
 
 
 def weights_kind(path: Path) -> str:
@@ -38,9 +37,7 @@ def compare_variants(keras_path: Path, data: Path, onnx_paths: list[Path]) -> di
     from train.model import keras_probabilities
     from train.prepare import load_split_images
 
-    labels = read_run_labels(Path(keras_path).parent)
-    check_same_crops(labels, data)
-    check_run_model(keras_path)
+    labels = checked_run_labels(keras_path, data)
     names, threshold = labels["class_names"], labels["threshold"]
     flip = bool(labels.get("flip", False))
     images, rows = load_split_images(data)

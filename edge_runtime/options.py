@@ -8,7 +8,7 @@ import argparse
 import dataclasses
 import math
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -168,15 +168,26 @@ def parse_value(text: str, kind: type, name: str) -> Any:
         raise ValueError(f"{name}: cannot read {text!r} as {expected}") from None
 
 
-def positive_int(text: str) -> int:
-    """argparse type for a count that must be at least 1 (a usage error otherwise)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not at least 1")
-    return value
+def number_between(kind: type, low: float, high: float | None = None) -> Callable[[str], Any]:
+    """argparse type for a number of `kind` (int or float) from low to high inclusive (no
+    upper bound where high is None); any other text is a usage error."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            expected = "a whole number" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"{text!r} is not {expected}") from None
+        if high is None and value < low:
+            raise argparse.ArgumentTypeError(f"{value} is not at least {low}")
+        if high is not None and not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is not between {low} and {high}")
+        return value
+
+    return parse
+
+
+positive_int = number_between(int, 1)  # a count
 
 
 def program_name() -> str:

@@ -19,8 +19,7 @@ from edge_runtime.classifier import flip_mean
 from edge_runtime.manifest import ClassifierEntry, ModelFile, TensorSpec, write_entry
 from export.onnx_graph import store_weights_as_float16
 from export.quantize import MAX_ACCURACY_DROP, quantize_int8
-from train.inputs import check_same_crops, read_run_labels
-from train.run_model import check_run_model, load_run_model
+from train.run_model import checked_run_labels, load_run_model
 
 OPSET = 17
 MAX_DP_FP32 = 1e-4
@@ -112,9 +111,7 @@ def export_classifier(
     import onnx
 
     run = Path(keras_path).parent
-    labels = read_run_labels(run)
-    check_same_crops(labels, data)
-    check_run_model(keras_path)
+    labels = checked_run_labels(keras_path, data)
     metrics = (
         json.loads((run / "metrics.json").read_text()) if (run / "metrics.json").exists() else {}
     )

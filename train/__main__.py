@@ -12,11 +12,9 @@ from edge_runtime.manifest import DEFAULT_MODELS_DIR
 from edge_runtime.options import positive_int
 from train.inputs import (
     InputError,
-    check_same_crops,
     crop_margin,
     existing_path,
     jpeg_quality,
-    read_run_labels,
 )
 from train.packed import SPLITS
 from train.tasks import TASKS
@@ -363,11 +361,9 @@ def run(args: argparse.Namespace) -> None:
         print(f"wrote {args.out}")
     elif args.command == "failures":
         from train.fit import write_failures
-        from train.run_model import check_run_model, load_run_model
+        from train.run_model import checked_run_labels, load_run_model
 
-        labels = read_run_labels(args.run)
-        check_same_crops(labels, args.data)
-        check_run_model(args.run)
+        labels = checked_run_labels(args.run, args.data)
         model = load_run_model(args.run)
         out = write_failures(
             model,

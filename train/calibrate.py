@@ -16,9 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from edge_runtime.classifier import plain_and_flip_mean
-from train.inputs import check_same_crops, read_run_labels
 from train.metrics import binary_metrics
-from train.run_model import check_run_model, load_run_model
+from train.run_model import checked_run_labels, load_run_model
 
 MIN_FLIP_GAIN = 0.005
 GRID = np.round(np.arange(0.02, 0.981, 0.005), 3)
@@ -72,9 +71,7 @@ def choose(y: np.ndarray, p: np.ndarray, p_flip: np.ndarray) -> dict:
 def calibrate(run: Path, data: Path) -> dict:
     """Choose on the validation split, rewrite the run's labels.json and metrics.json."""
     run, data = Path(run), Path(data)
-    labels = read_run_labels(run)
-    check_same_crops(labels, data)
-    check_run_model(run)
+    labels = checked_run_labels(run, data)
     from train.model import keras_probabilities
     from train.prepare import load_split_images
 

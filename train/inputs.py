@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from edge_runtime.crop import DEFAULT_MARGIN
+from edge_runtime.options import number_between
 
 # At margin 3 the face spans a quarter of the crop; wider crops are scenes, not faces.
 MAX_MARGIN = 3.0
@@ -23,23 +24,6 @@ def existing_path(text: str) -> Path:
     if not path.exists():
         raise argparse.ArgumentTypeError(f"{text}: no such file or folder")
     return path
-
-
-def number_between(kind: type, low: float, high: float):
-    """argparse type for a number of `kind` (int or float) from low to high inclusive; any
-    other text is a usage error."""
-
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            expected = "a whole number" if kind is int else "a number"
-            raise argparse.ArgumentTypeError(f"{text!r} is not {expected}") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{value} is not between {low} and {high}")
-        return value
-
-    return parse
 
 
 crop_margin = number_between(float, 0.0, MAX_MARGIN)

@@ -41,10 +41,11 @@ def rank_by_loss(model: Path, data: Path, splits: tuple[str, ...] = ("train", "v
     session = create_session(model)
     size = int(session.get_inputs()[0].shape[1])
     margin = session.get_modelmeta().custom_metadata_map.get("crop_margin")
-    if margin is not None and float(margin) != prepared.get("margin", DEFAULT_MARGIN):
+    cut_at = prepared.get("margin", DEFAULT_MARGIN)
+    if margin is not None and float(margin) != cut_at:
         raise InputError(
-            f"{data}: crops at margin {prepared.get('margin', DEFAULT_MARGIN)}; "
-            f"{model} was trained at margin {margin} (prepare --margin {margin})"
+            f"{data}: crops at margin {cut_at}; {model} was trained at margin {margin} "
+            f"(prepare --margin {margin})"
         )
     chunks = []
     for start in range(0, len(rows), 1024):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from train.inputs import InputError, read_run_labels
+from train.inputs import InputError, check_same_crops, read_run_labels
 
 PART_BYTES = 15 * 1024 * 1024
 HALF_WEIGHTS = "weights16.npz"
@@ -56,6 +56,16 @@ def check_run_model(path: Path) -> None:
     run, keras_path = (path, path / "model.keras") if path.is_dir() else (path.parent, path)
     if not keras_path.exists() and not any(run.glob(HALF_WEIGHTS + ".part*")):
         raise InputError(f"{run}: no {keras_path.name} (nor {HALF_WEIGHTS}.part* files)")
+
+
+def checked_run_labels(path: Path, data: Path) -> dict:
+    """labels.json of the run holding `path` (a run folder or its `model.keras`), refused
+    before TensorFlow loads unless the model is there and `data` was cut like its crops."""
+    path = Path(path)
+    labels = read_run_labels(path if path.is_dir() else path.parent)
+    check_same_crops(labels, data)
+    check_run_model(path)
+    return labels
 
 
 def load_run_model(path: Path):
