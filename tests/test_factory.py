@@ -72,21 +72,27 @@ def test_prepare_writes_crops_index_and_summary(prepared: Path):
 
 
 def test_excluded_photos_leave_train_and_val_but_not_test(prepared: Path, tmp_path: Path):
+    """Also: prepared again into the same folder, the crop left out is gone from disk."""
     from train.prepare import prepare
 
     rows = read_csv(prepared / "index.csv")
-    by_split = {r["split"]: Path(r["origin"]).name for r in rows}
+    by_split = {r["split"]: r for r in rows}
     assert {"train", "test"} <= set(by_split)
+    names = {split: Path(r["origin"]).name for split, r in by_split.items()}
     exclusions = tmp_path / "exclude.csv"
-    exclusions.write_text(f"file,reason\n{by_split['train']},x\n{by_split['test']},x\n")
-    summary = prepare("mask", [DATA / "faces_mask"], tmp_path / "p", SIZE, limit=24,
-                      exclude=exclusions)  # fmt: skip
-    kept = {Path(r["origin"]).name for r in read_csv(tmp_path / "p" / "index.csv")}
-    assert by_split["test"] in kept and by_split["train"] not in kept
+    exclusions.write_text(f"file,reason\n{names['train']},x\n{names['test']},x\n")
+    again = tmp_path / "p"
+    shutil.copytree(prepared, again)
+    (again / "notes.txt").write_text("mine")
+    summary = prepare("mask", [DATA / "faces_mask"], again, SIZE, limit=24, exclude=exclusions)
+    kept = {Path(r["origin"]).name for r in read_csv(again / "index.csv")}
+    assert names["test"] in kept and names["train"] not in kept
     assert (
         len(kept) == len(rows) - 1
         and sum(n for k, n in summary["counts"].items() if k.startswith("excluded/")) == 1
     )
+    assert summary["earlier_crops_removed"] == 1
+    assert not (again / by_split["train"]["file"]).exists() and (again / "notes.txt").exists()
 
 
 def test_boxes_crop_the_labelled_face_into_the_split_its_row_gives(tmp_path: Path):

@@ -29,7 +29,7 @@ def test_a_box_list_face_is_shown_as_its_crop_and_a_face_photo_whole(tmp_path: P
     assert [from_box_list(r) for r in rows] == [False, True]
     named_so = {"file": "train/Male/selfie_face2.png", "origin": "photos/selfie_face2.jpg"}
     assert not from_box_list(named_so)  # a photo's own name may end so
-    (sheet,) = write_review(rows, tmp_path / "review", 2)
+    (sheet,) = write_review(rows, tmp_path / "review", 2, "Male")
     tiles = np.asarray(Image.open(sheet).convert("RGB"))
     whole, face = tiles[:TILE, :TILE], tiles[:TILE, TILE : 2 * TILE]
     assert (face[8:-8, 8:-8] == RED).all()
@@ -38,3 +38,4 @@ def test_a_box_list_face_is_shown_as_its_crop_and_a_face_photo_whole(tmp_path: P
     assert np.array_equal(whole[: expected.height, : expected.width], np.asarray(expected))
     ranked = (tmp_path / "review" / "ranked.csv").read_text().splitlines()
     assert len(ranked) == 3 and ranked[2].endswith(",street_face2.png")  # a name for --exclude
+    assert ranked[0].split(",")[3] == "p_Male"

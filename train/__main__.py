@@ -338,6 +338,9 @@ def run(args: argparse.Namespace) -> None:
         print(json.dumps({k: summary[k] for k in ("counts", "per_source")}, indent=2))
         if summary["unreadable"]:
             print(f"{len(summary['unreadable'])} unreadable photos skipped", file=sys.stderr)
+        if summary["earlier_crops_removed"]:
+            n = summary["earlier_crops_removed"]
+            print(f"{n} crops of an earlier run into {args.out} removed", file=sys.stderr)
         empty = [s for s in SPLITS if not any(k.startswith(f"{s}/") for k in summary["counts"])]
         if empty:
             needed = " (fit needs train and val)" if {"train", "val"} & set(empty) else ""
@@ -350,9 +353,12 @@ def run(args: argparse.Namespace) -> None:
                 file=sys.stderr,
             )
     elif args.command == "review":
+        from train.inputs import read_prepared
         from train.label_review import rank_by_loss, write_review
 
-        sheets = write_review(rank_by_loss(args.model, args.data), args.out, args.top)
+        ranked = rank_by_loss(args.model, args.data)
+        second = read_prepared(args.data)["class_names"][1]
+        sheets = write_review(ranked, args.out, args.top, second)
         print(f"wrote {args.out / 'ranked.csv'} and {len(sheets)} sheets")
     elif args.command == "sheet":
         from train.sheet import mask_sheet

@@ -71,15 +71,16 @@ def rank_by_loss(model: Path, data: Path, splits: tuple[str, ...] = ("train", "v
     ]
 
 
-def write_review(ranked: list[dict], out: Path, top: int) -> list[Path]:
-    """ranked.csv (rank, photo file name, label, p of the second class, loss, source, split,
-    photo path, crop name: either name goes into a `prepare --exclude` list) and numbered
-    sheets of the first `top`, each tile the original photo with its rank and label; for a
-    face of a `--boxes` list, its crop (the photo may hold several people)."""
+def write_review(ranked: list[dict], out: Path, top: int, second_class: str) -> list[Path]:
+    """ranked.csv (rank, photo file name, label, p of `second_class` as `p_Male`, loss,
+    source, split, photo path, crop name: either name goes into a `prepare --exclude` list)
+    and numbered sheets of the first `top`, each tile the original photo with its rank and
+    label; for a face of a `--boxes` list, its crop (the photo may hold several people)."""
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "ranked.csv", "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["rank", "file", "label", "p", "loss", "source", "split", "origin", "crop"])
+        p = f"p_{second_class}"
+        writer.writerow(["rank", "file", "label", p, "loss", "source", "split", "origin", "crop"])
         for rank, r in enumerate(ranked[:top], 1):
             writer.writerow(
                 [rank, Path(r["origin"]).name, r["label"], f"{r['p']:.4f}", f"{r['loss']:.3f}",

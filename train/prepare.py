@@ -192,6 +192,9 @@ def prepare(
 ) -> dict:
     """Write crops and index.csv under `out`; returns the summary also saved as prepare.json.
 
+    Run again into the same `out`, it replaces the earlier run: crops that the earlier
+    index.csv listed and this run does not write are removed; other files are left alone.
+
     `margin`: the crop's side is 1 + margin times the face box's longer side (`crop_face`).
     `synthetic_from` folders hold unmasked faces that get a drawn mask (for the masked-gender
     task); those go to the train split only, since accuracy is measured on real masks.
@@ -223,6 +226,7 @@ def prepare(
     draw_mask = mask_drawer(mask_templates)
     rng = np.random.default_rng(seed)
     out.mkdir(parents=True, exist_ok=True)
+    earlier = {r["file"] for r in read_index(out)} if (out / "index.csv").is_file() else set()
     rows, counts, problems = [], Counter(), []
     used_exclusions: set[str] = set()
     for photo, synthetic in tqdm(jobs, desc=f"prepare {task_name}", unit="photo"):
@@ -278,6 +282,10 @@ def prepare(
         writer = csv.DictWriter(f, fieldnames=INDEX_FIELDS)
         writer.writeheader()
         writer.writerows(rows)
+    # Crops of an earlier run into `out` that this one did not write would linger unlisted.
+    stale = earlier - {r["file"] for r in rows}
+    for file in stale:
+        (out / file).unlink(missing_ok=True)
     summary = {
         "task": task.name,
         "class_names": list(task.class_names),
@@ -287,6 +295,7 @@ def prepare(
         "per_source": dict(sorted(Counter(f"{r['split']}/{r['source']}" for r in rows).items())),
         "unreadable": problems,
         "exclusions_unmatched": sorted(set(excluded) - used_exclusions),
+        "earlier_crops_removed": len(stale),
     }
     (out / "prepare.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
