@@ -51,6 +51,11 @@ from edge_runtime.types import Result
 if TYPE_CHECKING:
     from edge_runtime.pipeline import Pipeline
 
+# OpenCV's own lines (FFmpeg's "moov atom not found", V4L2 warnings) would come before our
+# one-line error for a video or camera that does not open; a user's setting wins.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+
 # Words that start another program instead of the photo and video CLI.
 SUBCOMMANDS = ("serve", "batch")
 # The four seed photos `--benchmark` times: package data in a wheel, tests/data in a checkout.
@@ -93,7 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--csv", type=Path, metavar="FILE", help="also write one row per face")
     add_pipeline_arguments(parser)
     parser.add_argument(
-        "--max-frames", type=int, default=None, help="stop a video or camera after this many frames"
+        "--max-frames",
+        type=positive_int,
+        default=None,
+        help="stop a video or camera after this many frames",
     )
     parser.add_argument(
         "--vid-stride", type=positive_int, default=1, help="use every n-th video frame"
@@ -105,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--min-track",
-        type=int,
+        type=positive_int,
         default=3,
         help="video: frames a track needs to count as a person in the summary (3)",
     )

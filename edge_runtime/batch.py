@@ -339,11 +339,6 @@ def main(argv: list[str]) -> int:
     if missing:
         print(f'error: {missing}: pip install "edge-runtime[scale]"', file=sys.stderr)
         return EXIT_USAGE
-    try:
-        PartWriter(args.out)
-    except OSError as exc:
-        print(f"error: cannot write to {args.out} ({exc.strerror or exc})", file=sys.stderr)
-        return EXIT_USAGE
     providers = args.providers  # on Ray, each actor resolves them on its own machine
     if args.ray is None:
         try:
@@ -351,6 +346,11 @@ def main(argv: list[str]) -> int:
         except ProviderUnavailableError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_USAGE
+    try:
+        PartWriter(args.out)
+    except OSError as exc:
+        print(f"error: cannot write to {args.out} ({exc.strerror or exc})", file=sys.stderr)
+        return EXIT_USAGE
     options = {**pipeline_kwargs(args, providers), "fallback": args.fallback}
     gpus = args.gpus_per_actor
     if gpus is None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -11,7 +10,13 @@ from pathlib import Path
 import numpy as np
 
 from edge_runtime.manifest import verified_classifier
-from edge_runtime.sessions import InferenceSession, cpu_only, create_session, run_in_slices
+from edge_runtime.sessions import (
+    InferenceSession,
+    cpu_only,
+    create_session,
+    run_in_slices,
+    worker_count,
+)
 
 
 class Classifier:
@@ -45,7 +50,7 @@ class Classifier:
         self._sha256 = entry.model.sha256
         self._path, self._providers = path, providers
         on_cpu = cpu_only(providers)
-        self.workers = (threads or os.cpu_count() or 1) if on_cpu else 1
+        self.workers = worker_count(threads) if on_cpu else 1
         self._threads = 1 if on_cpu else threads
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix=name)
         self._session: InferenceSession | None = None

@@ -63,7 +63,7 @@ def _decode(source: Path | io.BytesIO, name: str, max_pixels: int) -> np.ndarray
             if width * height > max_pixels:
                 raise ImageTooLargeError(
                     f"{name}: image too large ({width}x{height} = {width * height / 1e6:.0f} MP; "
-                    f"the limit is {max_pixels / 1e6:.0f} MP)"
+                    f"the limit, --max-pixels, is {max_pixels / 1e6:.0f} MP)"
                 )
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

@@ -335,6 +335,13 @@ class Manifest:
 
     def _entry(self, name: str, kind: str) -> Entry:
         entry = self.models.get(name)
+        if entry is None and not self.path.is_file():
+            folder = self.path.parent
+            if folder.is_dir():
+                why = f"not a models folder (no {MANIFEST_NAME})"
+            else:
+                why = "not a folder" if folder.exists() else "no such folder"
+            raise ModelIntegrityError(f"models {folder}: {why}")
         if entry is None:
             raise ModelIntegrityError(f"{kind} '{name}' is not listed in {self.path}")
         if entry.kind != kind:

@@ -8,7 +8,6 @@ R-Net and O-Net each run once per photo on all candidates.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from edge_runtime.detectors import (
     DETECTORS,
 )
 from edge_runtime.manifest import DEFAULT_MODELS_DIR, verified_detector
-from edge_runtime.sessions import InferenceSession, create_session, run_in_slices
+from edge_runtime.sessions import InferenceSession, create_session, run_in_slices, worker_count
 
 PNET_CELL = 12  # P-Net sees 12x12 windows...
 PNET_STRIDE = 2  # ...every 2 pixels of the scaled image
@@ -242,7 +241,7 @@ class MTCNN:
         # The networks are small: pyramid levels and slices of the R-Net / O-Net batch
         # run side by side on `threads` workers with one ONNX Runtime thread each, which
         # keeps the cores busier than splitting every small convolution between them.
-        self.workers = threads or os.cpu_count() or 1
+        self.workers = worker_count(threads)
         self.pnet, self.rnet, self.onet = (
             create_session(path, providers, threads=1) for path in paths.values()
         )

@@ -222,7 +222,9 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--fallback", action="store_true", help="drop unavailable providers instead of failing"
     )
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (all cores)")
+    parser.add_argument(
+        "--threads", type=positive_int, default=None, help="CPU threads per model (all cores)"
+    )
     parser.add_argument(
         "--models",
         type=Path,

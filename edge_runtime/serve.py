@@ -16,6 +16,7 @@ import asyncio
 import base64
 import contextlib
 import io
+import logging
 import socket
 import threading
 from collections.abc import Callable
@@ -38,6 +39,7 @@ from edge_runtime.manifest import (
     ModelFile,
     read_manifest,
 )
+from edge_runtime.sources import SourceError, check_opens
 
 if TYPE_CHECKING:
     from edge_runtime.pipeline import Pipeline
@@ -56,6 +58,13 @@ class ServeConfig:
     max_body: int = DEFAULT_MAX_BODY
     source: str | None = None
     access_log: bool = False
+
+    def __post_init__(self) -> None:
+        if self.workers < 1 or self.queue < 0 or self.max_body < 1:
+            raise ValueError(
+                f"workers must be at least 1, queue at least 0 and max_body at least 1 byte, "
+                f"not {self.workers}, {self.queue}, {self.max_body}"
+            )
 
     @property
     def max_pixels(self) -> int:
@@ -232,6 +241,8 @@ def create_app(config: ServeConfig, pipeline=None):
 
     from edge_runtime.pipeline import Pipeline
 
+    if config.source is not None:
+        check_opens(config.source)  # a missing camera is one line at start, not a quiet feed
     if pipeline is None:
         pipeline = Pipeline(**config.pipeline)
     pipeline.warmup()  # sessions built and run once, so the first request is not the slow one
@@ -449,18 +460,30 @@ def _jpeg(rgb) -> bytes:
 
 def build_parser() -> argparse.ArgumentParser:
     """The service's options: the CLI's detector and cascade options, then its own."""
-    from edge_runtime.options import add_pipeline_arguments, program_name
+    from edge_runtime.options import (
+        add_pipeline_arguments,
+        number_between,
+        positive_int,
+        program_name,
+    )
 
     parser = argparse.ArgumentParser(prog=f"{program_name()} serve", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8000, help="port to listen on (8000)")
-    parser.add_argument("--workers", type=int, default=1, help="images inferred at once (1)")
     parser.add_argument(
-        "--queue", type=int, default=8, help="requests that may wait beyond those (8)"
+        "--port", type=number_between(int, 0, 65535), default=8000, help="port (8000; 0: any free)"
+    )
+    parser.add_argument(
+        "--workers", type=positive_int, default=1, help="images inferred at once (1)"
+    )
+    parser.add_argument(
+        "--queue",
+        type=number_between(int, 0),
+        default=8,
+        help="requests that may wait beyond those (8)",
     )
     parser.add_argument(
         "--max-body-mb",
-        type=float,
+        type=number_between(float, 0.001),
         default=DEFAULT_MAX_BODY / 2**20,
         help=f"largest request body, MB ({DEFAULT_MAX_BODY / 2**20:g})",
     )
@@ -499,9 +522,11 @@ def main(argv: list[str] | None = None) -> int:
             access_log=not args.quiet,
         )
         app = create_app(config)
-    except (ProviderUnavailableError, ModelIntegrityError) as exc:
+    except (ProviderUnavailableError, ModelIntegrityError, SourceError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    # python-multipart logs a bad form's parse error that the 400 answer already gives.
+    logging.getLogger("python_multipart").setLevel(logging.ERROR)
     try:  # bound before the start-up line, so a busy port is one line and exit 2
         family, kind, proto, _, address = socket.getaddrinfo(
             args.host, args.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE

@@ -27,6 +27,9 @@ PROVIDER_ALIASES = {
 }
 
 
+KNOWN_PROVIDERS = frozenset(ort.get_all_providers())
+
+
 class ProviderUnavailableError(RuntimeError):
     """An execution provider was asked for but this onnxruntime build lacks it."""
 
@@ -39,18 +42,38 @@ def resolve_providers(names: Sequence[str] | None, fallback: bool = False) -> li
     """
     if not names:
         return ["CPUExecutionProvider"]
+    unknown = [n for n in names if n.lower() not in PROVIDER_ALIASES and n not in KNOWN_PROVIDERS]
+    if unknown:
+        raise ProviderUnavailableError(
+            f"unknown provider(s) {', '.join(unknown)}: choose from cpu, cuda, tensorrt "
+            "(or an ONNX Runtime provider's full name)"
+        )
     available = set(ort.get_available_providers())
     wanted = [PROVIDER_ALIASES.get(n.lower(), n) for n in names]
     missing = [p for p in wanted if p not in available]
     if missing and not fallback:
         raise ProviderUnavailableError(
             f"provider(s) {', '.join(missing)} not available in this onnxruntime build "
-            f"(available: {', '.join(sorted(available))})"
+            f"(available: {', '.join(sorted(available))}); install onnxruntime-gpu for cuda "
+            "and tensorrt, or use the fallback (--fallback) to run on what is available"
         )
     chosen = [p for p in wanted if p in available]
     if "CPUExecutionProvider" not in chosen:
         chosen.append("CPUExecutionProvider")
+    if missing:
+        log.warning("%s not available: running on %s", ", ".join(missing), ", ".join(chosen))
     return chosen
+
+
+def worker_count(threads: int | None) -> int:
+    """Worker threads for `threads` (None: one per core); ValueError for fewer than one."""
+    if threads is None:
+        return os.cpu_count() or 1
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(
+            f"threads must be a whole number at least 1 (None: all cores), not {threads!r}"
+        )
+    return threads
 
 
 def cpu_only(providers: Sequence[str] | None) -> bool:

@@ -90,6 +90,17 @@ def frames(source: str | Path, max_frames: int | None = None, stride: int = 1) -
         raise SourceError(f"{source}: no frames could be read")
 
 
+def check_opens(source: str | Path) -> None:
+    """SourceError, in one line, unless the video file or camera gives a first frame."""
+    stream = frames(source, max_frames=1)
+    try:
+        next(stream)
+    except StopIteration:
+        raise SourceError(f"{source}: no frames could be read") from None
+    finally:
+        stream.close()
+
+
 def frame_count(path: Path) -> int | None:
     """Frames in a video file as its header says, for progress bars (None if unknown)."""
     import cv2

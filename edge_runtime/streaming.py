@@ -63,6 +63,7 @@ class PhotoTally:
     source: str
     images: int = 0
     failed: int = 0
+    videos_failed: int = 0  # videos of the folder that did not open (read ones have their own)
     faces: int = 0
     masks: Counter = field(default_factory=Counter)
     genders: Counter = field(default_factory=Counter)
@@ -81,12 +82,13 @@ class PhotoTally:
 
     def summary(self) -> Summary | None:
         """The folder's Summary so far; None before its first photo."""
-        if not self.images:
+        if not self.images and not self.videos_failed:
             return None
         data = {
             "source": self.source,
             "images": self.images,
             "failed": self.failed,
+            "videos_failed": self.videos_failed,
             "faces": self.faces,
             "with_mask": self.masks[True],
             "without_mask": self.masks[False],
@@ -102,6 +104,8 @@ def photo_summary_line(summary: dict) -> str:
     line += counted(summary["faces"], "face")
     if summary["with_mask"] or summary["without_mask"]:
         line += f" ({mask_and_gender_counts(summary)})"
+    if summary.get("videos_failed"):
+        line += f"; {counted(summary['videos_failed'], 'video')} could not be read"
     return line
 
 
@@ -229,7 +233,10 @@ class StreamRun:
         tally = self._tally = PhotoTally(source) if several else None
         for path in paths:
             if is_video(path):
-                yield from self._video(path)
+                for item in self._video(path):
+                    if tally is not None and isinstance(item, Result) and item.path == str(path):
+                        tally.videos_failed += 1  # only a video that fails whole is named so
+                    yield item
                 continue
             result = self._photo(None, path)
             if tally is not None:
@@ -273,7 +280,13 @@ class StreamRun:
             for frame in frames(source, self.max_frames, self.vid_stride):
                 if stream is None:
                     stream = Stream(
-                        frame.source, tracker, save_to, frame.fps, self.min_track, self.blur
+                        frame.source,
+                        tracker,
+                        save_to,
+                        frame.fps,
+                        self.min_track,
+                        self.blur,
+                        self.vid_stride,
                     )
                     with self._lock:
                         self.stream = stream

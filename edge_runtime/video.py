@@ -12,7 +12,8 @@ from edge_runtime.types import Labels, Result
 
 
 class Stream:
-    """Feeds a stream's Results through one Tracker; optionally writes them as an MP4.
+    """Feeds a stream's Results through one Tracker; optionally writes them as an MP4 that
+    lasts as long as the stream.
 
     `add` sets `track_id` and the smoothed labels on the Result's faces in place; `close`
     ends the video file and returns the stream's summary (people, masks, genders, each
@@ -27,8 +28,10 @@ class Stream:
         fps: float | None = None,
         min_frames: int = 3,
         blur: bool = False,
+        stride: int = 1,
     ) -> None:
         self.source = source
+        self.stride = stride  # every stride-th frame is added: the MP4 plays at fps / stride
         self.blur = blur
         self.tracker = tracker
         self.save_to = save_to
@@ -76,7 +79,7 @@ class Stream:
             height, width = rgb.shape[:2]
             fourcc = cv2.VideoWriter_fourcc(*"mp4v")
             self._writer = cv2.VideoWriter(
-                str(self.save_to), fourcc, self.fps or 25.0, (width, height)
+                str(self.save_to), fourcc, (self.fps or 25.0) / self.stride, (width, height)
             )
             if not self._writer.isOpened():
                 raise OSError(f"{self.save_to}: cannot write an MP4 here")

@@ -44,6 +44,7 @@ def test_glob_source_ends_with_its_summary(capsys):
         "source": pattern,
         "images": 2,
         "failed": 0,
+        "videos_failed": 0,
         "faces": 2,
         "with_mask": 0,
         "without_mask": 0,
@@ -59,6 +60,19 @@ def test_folder_summary_counts_masks_genders_and_failures(tmp_path: Path, capsys
     out = capsys.readouterr().out.splitlines()
     assert out[-1] == (
         f"{tmp_path}: 3 images (1 failed), 2 faces (1 with a mask, 1 without; Female 1, Male 1)"
+    )
+
+
+def test_a_video_that_does_not_open_is_one_line_and_its_folder_says_so(tmp_path: Path):
+    """OpenCV's and FFmpeg's own lines stay out of it; the whole process, as users run it."""
+    shutil.copy(GOOD, tmp_path / "photo.jpg")
+    (tmp_path / "broken.mp4").write_bytes(b"not a video" * 100)
+    command = [sys.executable, "-m", "edge_runtime", str(tmp_path), "--faces-only"]
+    run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1
+    assert run.stderr.splitlines() == [f"error: {tmp_path / 'broken.mp4'}: cannot open video"]
+    assert run.stdout.splitlines()[-1] == (
+        f"{tmp_path}: 1 image, 1 face; 1 video could not be read"
     )
 
 
@@ -119,13 +133,19 @@ def test_csv_has_a_row_per_face(tmp_path: Path, capsys):
     assert 0.5 < float(rows[0]["p_mask"]) <= 1 and float(rows[0]["w"]) > 50
 
 
-def test_unavailable_provider_is_a_usage_error(capsys):
+def test_unavailable_or_unknown_provider_is_a_usage_error(capsys):
     assert main([str(GOOD), "--providers", "tensorrt", "--faces-only"]) == 2
-    assert "not available" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "not available" in err and "onnxruntime-gpu" in err and "--fallback" in err
+    assert main([str(GOOD), "--providers", "gpu", "--faces-only"]) == 2
+    assert "unknown provider(s) gpu: choose from cpu, cuda, tensorrt" in capsys.readouterr().err
 
 
-def test_unavailable_provider_with_fallback_runs_on_cpu(capsys):
+def test_unavailable_provider_with_fallback_runs_on_cpu_and_says_so(caplog):
     assert main([str(GOOD), "--providers", "tensorrt", "--fallback", "--faces-only"]) == 0
+    assert "TensorrtExecutionProvider not available: running on CPUExecutionProvider" in (
+        caplog.messages
+    )
 
 
 @pytest.mark.parametrize(
@@ -133,6 +153,9 @@ def test_unavailable_provider_with_fallback_runs_on_cpu(capsys):
     [
         (["--min-face", "x"], "argument --min-face: invalid float value: 'x'"),
         (["--threshold", "2"], "threshold must be a number within 0..1, got 2.0"),
+        (["--threads", "-1"], "argument --threads: -1 is not at least 1"),
+        (["--max-frames", "0"], "argument --max-frames: 0 is not at least 1"),
+        (["--models", "/nonexistent"], "error: models /nonexistent: no such folder"),
     ],
 )
 def test_a_bad_option_value_is_one_line_and_exit_two(flags: list[str], words: str):

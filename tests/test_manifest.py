@@ -171,6 +171,14 @@ def test_a_model_not_listed_names_its_kind_and_the_manifest(tmp_path: Path):
         verified_classifier(models, "mask")
 
 
+def test_a_models_folder_that_is_not_one_says_why(tmp_path: Path):
+    (tmp_path / "photo.jpg").write_bytes(b"")
+    for folder, why in [("nope", "no such folder"), ("photo.jpg", "not a folder"),
+                        (".", r"not a models folder \(no manifest.json\)")]:  # fmt: skip
+        with pytest.raises(ModelIntegrityError, match=f"^models {tmp_path / folder}: {why}$"):
+            verified_classifier(tmp_path / folder, "mask")
+
+
 def test_a_new_detector_takes_its_other_networks_from_the_reference(tmp_path: Path):
     shipped = read_manifest(SHIPPED)
     write_manifest(tmp_path, Manifest({"mtcnn": shipped.detector("mtcnn")}))

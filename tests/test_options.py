@@ -81,3 +81,6 @@ def test_mtcnn_and_pipeline_default_to_the_same_detector():
         pipeline.run(TEST_DATA / "male_image_with_mask.jpg", faces_only=False)
     with pytest.raises(TypeError, match="face_threshold"):
         Pipeline(face_threshold=0.9)
+    for threads in (0, -1, 1.5):
+        with pytest.raises(ValueError, match=f"threads must be a whole number .*not {threads}$"):
+            Pipeline(threads=threads)

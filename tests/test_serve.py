@@ -184,6 +184,26 @@ def test_a_full_queue_answers_503_not_a_backlog():
         assert busy.headers["retry-after"] == "1"
 
 
+@pytest.mark.parametrize(
+    ("flags", "words"),
+    [
+        (["--workers", "0"], "argument --workers: 0 is not at least 1"),
+        (["--port", "99999"], "argument --port: 99999 is not between 0 and 65535"),
+        (["--source", "/nonexistent.mp4"], "error: /nonexistent.mp4: cannot open video"),
+    ],
+)
+def test_a_service_that_could_not_work_does_not_start(flags: list[str], words: str, capsys):
+    """Each refused in one line, exit 2, before a start-up line promises a service."""
+    from edge_runtime.serve import main
+
+    try:
+        code = main(["--port", "0", *flags])
+    except SystemExit as exc:  # argparse's usage error
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2 and words in err and "serving on" not in err
+
+
 @pytest.mark.slow
 def test_camera_source_streams_mjpeg_and_counts_people(tmp_path: Path):
     from tests.test_tracking import two_person_video

@@ -187,6 +187,20 @@ def test_cli_on_a_video_tracks_summarises_and_writes_an_mp4(tmp_path, capsys):
     capture.release()
 
 
+def test_an_mp4_saved_from_every_third_frame_lasts_as_long_as_its_video(tmp_path):
+    import cv2
+
+    from edge_runtime import Pipeline
+
+    video = tmp_path / "walk.mp4"
+    two_person_video(video)  # 24 frames at 12 fps
+    *_, summary = Pipeline(faces_only=True).stream(video, save=tmp_path / "out", vid_stride=3)
+    capture = cv2.VideoCapture(summary.data["video"])
+    count, fps = capture.get(cv2.CAP_PROP_FRAME_COUNT), capture.get(cv2.CAP_PROP_FPS)
+    capture.release()
+    assert (count, fps) == (8, pytest.approx(4.0)) and summary.data["fps"] == 12.0
+
+
 def test_a_folder_stopped_in_its_video_keeps_both_summaries(tmp_path):
     """`finish` gives the open video's summary, then the open folder's so far."""
     import shutil
