@@ -5,7 +5,8 @@ step therefore measures the int8 model on the test split and refuses it when it 
 than MAX_ACCURACY_DROP against Keras (`export.classifier`). The stem convolution and the
 dense head stay float32 (`float_nodes`): a small share of the time, and of the variants
 measured the one whose labels follow Keras most closely (`models/README.md`, "int8 with
-the stem and the head in float32").
+the stem and the head in float32"). Activation ranges come from one of CALIBRATIONS: the
+exporter tries each and keeps the copy that follows Keras best on `held_out_crops`.
 """
 
 from __future__ import annotations
@@ -20,23 +21,45 @@ if TYPE_CHECKING:
     import onnx
 
 CALIBRATION_CROPS = 256
+HELD_OUT_CROPS = 1024
 MAX_ACCURACY_DROP = 0.01
+# How activation ranges are set: the extremes seen (min-max), or the 99.999th percentile,
+# which a few outlying activations cannot stretch (name -> onnxruntime method, options).
+CALIBRATIONS = {
+    "minmax": ("MinMax", {}),
+    "percentile": ("Percentile", {"CalibPercentile": 99.999}),
+}
+
+
+def _real_training_rows(data: Path, seed: int) -> list[dict]:
+    """The real (not synthetic-mask) training rows, in a seeded random order."""
+    from train.prepare import is_real, read_index
+
+    real = [r for r in read_index(data) if r["split"] == "train" and is_real(r)]
+    return [real[i] for i in np.random.default_rng(seed).permutation(len(real))]
 
 
 def calibration_crops(data: Path, seed: int = 0) -> np.ndarray:
     """Validation crops; where there are fewer than CALIBRATION_CROPS, topped up with real
     (not synthetic-mask) training crops, so a small validation split still calibrates on 256.
     """
-    from train.prepare import is_real, load_crops, load_split_images, read_index
+    from train.prepare import load_crops, load_split_images
 
     images, _ = load_split_images(data, "val")
     missing = CALIBRATION_CROPS - len(images)
     if missing <= 0:
         return images
-    train = [r for r in read_index(data) if r["split"] == "train"]
-    real = np.flatnonzero([is_real(r) for r in train])
-    extra = np.random.default_rng(seed).permutation(real)[:missing]
-    return np.concatenate([images, load_crops(data, [train[i] for i in extra])])
+    extra = _real_training_rows(data, seed)[:missing]
+    return np.concatenate([images, load_crops(data, extra)])
+
+
+def held_out_crops(data: Path, seed: int = 0) -> np.ndarray:
+    """Up to HELD_OUT_CROPS real training crops that calibration does not use: where the
+    calibrations are compared (the test split stays for the gate)."""
+    from train.prepare import load_crops, load_split_images
+
+    used = max(0, CALIBRATION_CROPS - len(load_split_images(data, "val")[1]))
+    return load_crops(data, _real_training_rows(data, seed)[used : used + HELD_OUT_CROPS])
 
 
 def float_nodes(proto: onnx.ModelProto) -> list[str]:
@@ -47,17 +70,20 @@ def float_nodes(proto: onnx.ModelProto) -> list[str]:
     return convolutions[:1] + dense
 
 
-def quantize_int8(proto, data: Path, seed: int = 0):
-    """Quantized copy of a float32 ONNX proto, calibrated on `calibration_crops(data)`."""
+def quantize_int8(proto, data: Path, seed: int = 0, calibration: str = "minmax"):
+    """Quantized copy of a float32 ONNX proto, calibrated on `calibration_crops(data)` by
+    one of CALIBRATIONS."""
     import onnx
     from onnxruntime.quantization import (
         CalibrationDataReader,
+        CalibrationMethod,
         QuantFormat,
         QuantType,
         quantize_static,
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    method, options = CALIBRATIONS[calibration]
     images = calibration_crops(data, seed)
     picks = np.random.default_rng(seed).permutation(len(images))[:CALIBRATION_CROPS]
     batches = [{"image": images[picks[i : i + 16]]} for i in range(0, len(picks), 16)]
@@ -82,5 +108,7 @@ def quantize_int8(proto, data: Path, seed: int = 0):
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
             nodes_to_exclude=float_nodes(onnx.load(str(prepared))),
+            calibrate_method=CalibrationMethod[method],
+            extra_options=options,
         )
         return onnx.load(str(int8))

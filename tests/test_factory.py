@@ -372,14 +372,21 @@ def test_export_passes_gate_and_is_listed(trained: Path, prepared: Path, exporte
 
 @pytest.mark.slow
 def test_int8_quantizes_every_layer_but_the_stem_and_the_head(prepared: Path, exported: tuple):
+    """Of the calibrations, the copy kept follows the float model best on held-out crops."""
     import onnx
 
-    from export.classifier import onnx_probabilities
-    from export.quantize import float_nodes, quantize_int8
+    from export.classifier import closest_int8, onnx_probabilities
+    from export.quantize import CALIBRATIONS, float_nodes, held_out_crops
     from train.prepare import load_split_images
 
     proto = onnx.load(str(exported[1] / "mask.onnx"))
-    int8 = quantize_int8(proto, prepared)
+    held_out = held_out_crops(prepared)
+    float_p = onnx_probabilities(proto.SerializeToString(), held_out)
+    labels = {"threshold": 0.5}
+    int8, chosen = closest_int8(proto, prepared, float_p, held_out, labels, flip=False)
+    scores = {name: (s["agree"], -s["mean_abs_dp"]) for name, s in chosen["held_out"].items()}
+    assert set(scores) == set(CALIBRATIONS) and len(held_out) > 0
+    assert scores[chosen["calibration"]] == max(scores.values())
     producer = {out: node.op_type for node in int8.graph.node for out in node.output}
     weighted = {
         node.name: producer.get(node.input[1]) == "DequantizeLinear"

@@ -1,4 +1,4 @@
-"""Training sample weights: class balance overall, or within each source."""
+"""Training sample weights (class balance overall, or within each source) and augmentation."""
 
 from __future__ import annotations
 
@@ -38,3 +38,16 @@ def test_balanced_only_evens_the_classes_overall():
     female = sum(w for r, w in zip(data, weights, strict=True) if r["label"] == "Female")
     assert np.isclose(female, sum(weights) / 2)
     assert sample_weights(data, NAMES, "none") == [1.0] * 60
+
+
+def test_grayscale_augmentation_greys_that_share_of_crops_in_training_only():
+    from train.model import augmentation
+
+    rng = np.random.default_rng(0)
+    crops = rng.uniform(0, 255, (200, 16, 16, 3)).astype(np.float32)
+    augment = augmentation(grayscale=0.3)
+    out = np.asarray(augment(crops, training=True))
+    grey = np.ptp(out, axis=-1).max(axis=(1, 2)) < 1e-3
+    assert 0.15 < grey.mean() < 0.45
+    assert np.array_equal(np.asarray(augment(crops, training=False)), crops)
+    assert "random_grayscale" not in [layer.name for layer in augmentation().layers]

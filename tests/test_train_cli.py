@@ -125,8 +125,9 @@ def test_a_missing_input_path_is_a_usage_error(tmp_path: Path, capsys, argv: lis
         ("prepare --task mask --data . --margin -0.1 --out x", "-0.1 is not between 0.0 and 3.0"),
         ("pack --data . --out x.npz --quality 101", "101 is not between 1 and 100"),
         ("fit --task mask --data . --out x --epochs 0", "0 is not at least 1"),
+        ("fit --task mask --data . --out x --grayscale 1.5", "1.5 is not between 0 and 1"),
     ],
-    ids=["margin", "quality", "epochs"],
+    ids=["margin", "quality", "epochs", "grayscale"],
 )
 def test_an_option_out_of_range_is_a_usage_error(capsys, argv: str, words: str):
     from train.__main__ import main

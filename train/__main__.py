@@ -9,7 +9,7 @@ from pathlib import Path
 
 from edge_runtime.crop import DEFAULT_MARGIN
 from edge_runtime.manifest import DEFAULT_MODELS_DIR
-from edge_runtime.options import positive_int
+from edge_runtime.options import number_between, positive_int
 from train.inputs import (
     InputError,
     crop_margin,
@@ -189,6 +189,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=positive_int,
         default=1,
         help="repeat real faces N times where training mixes them with synthetic masks",
+    )
+    fit.add_argument(
+        "--grayscale",
+        type=number_between(float, 0, 1),
+        default=0.0,
+        help="share of training crops turned grey, for night cameras and B/W photos (0)",
     )
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument(

@@ -44,10 +44,16 @@ def fit_recipe(task: str, run: Path, config: dict, metrics: dict) -> list[str]:
         + f" --patience {config['patience']}"
         + (f" --real-repeat {config['real_repeat']}" if config.get("real_repeat", 1) > 1 else "")
         + (f" --init-from {config['init_from']}" if config.get("init_from") else "")
+        + (f" --grayscale {config['grayscale']}" if config.get("grayscale") else "")
         + "`",
         "",
-        f"- input {metrics['input_size']} px, weights from scratch "
-        f"(`--weights {config['weights']}`), {metrics['train_images']} training crops, "
+        f"- input {metrics['input_size']} px, "
+        + (
+            f"started from `{config['init_from']}`"
+            if config.get("init_from")
+            else f"weights from scratch (`--weights {config['weights']}`)"
+        )
+        + f", {metrics['train_images']} training crops, "
         f"{len(history)} epochs run, best validation accuracy {pct(float(best['val_accuracy']))} "
         f"at epoch {int(best['epoch']) + 1}; wall time {wall / 60:.0f} min on the 2-core CPU "
         "machine",

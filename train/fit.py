@@ -52,6 +52,7 @@ class FitConfig:
     time_limit: float | None = None
     half_parts: bool = False
     eager: bool = False
+    grayscale: float = 0.0
 
 
 def split_rows(
@@ -227,7 +228,7 @@ def learning_rate(config: FitConfig, steps_per_epoch: int):
     )
 
 
-def training_model(base, size: int):
+def training_model(base, size: int, grayscale: float = 0.0):
     """`base` behind the augmentation layers: what `fit` trains (augmentation is inactive
     at evaluation, so validation scores `base` itself). Under JAX the layers are marked
     jit-compilable: Keras marks RandomRotation/Zoom/Translation otherwise (true of
@@ -237,7 +238,7 @@ def training_model(base, size: int):
 
     from train.model import augmentation
 
-    augment = augmentation()
+    augment = augmentation(grayscale)
     if keras.backend.backend() == "jax":
         for layer in (augment, *augment.layers):
             layer.supports_jit = True
@@ -342,7 +343,7 @@ def fit(config: FitConfig) -> dict:
         if config.init_from:
             # e.g. a shipped models/TASK.onnx, or the unmasked-gender run for the masked one.
             init_weights(base, Path(config.init_from), data, train_rows, images, config.seed)
-        model = training_model(base, size)
+        model = training_model(base, size, config.grayscale)
         model.compile(
             optimizer=keras.optimizers.Adam(learning_rate(config, steps)),
             loss="binary_crossentropy",

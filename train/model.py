@@ -37,16 +37,18 @@ def keras_probabilities(model, images: np.ndarray, flip: bool = False) -> np.nda
     return flip_mean(run, images) if flip else run(images)
 
 
-def augmentation() -> keras.Sequential:
-    """Train-time augmentation as Keras preprocessing layers; never used for evaluation."""
-    return keras.Sequential(
-        [
-            keras.layers.RandomFlip("horizontal"),
-            keras.layers.RandomRotation(0.04, fill_mode="constant"),
-            keras.layers.RandomZoom((-0.1, 0.1), fill_mode="constant"),
-            keras.layers.RandomTranslation(0.05, 0.05, fill_mode="constant"),
-            keras.layers.RandomContrast(0.2),
-            keras.layers.RandomBrightness(0.15, value_range=(0, 255)),
-        ],
-        name="augment",
-    )
+def augmentation(grayscale: float = 0.0) -> keras.Sequential:
+    """Train-time augmentation as Keras preprocessing layers; never used for evaluation.
+    `grayscale`: the share of crops turned grey (3 equal channels), as a night or infrared
+    camera and black-and-white photos give them."""
+    layers = [
+        keras.layers.RandomFlip("horizontal"),
+        keras.layers.RandomRotation(0.04, fill_mode="constant"),
+        keras.layers.RandomZoom((-0.1, 0.1), fill_mode="constant"),
+        keras.layers.RandomTranslation(0.05, 0.05, fill_mode="constant"),
+        keras.layers.RandomContrast(0.2),
+        keras.layers.RandomBrightness(0.15, value_range=(0, 255)),
+    ]
+    if grayscale:
+        layers.append(keras.layers.RandomGrayscale(factor=grayscale))
+    return keras.Sequential(layers, name="augment")
