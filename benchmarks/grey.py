@@ -31,15 +31,22 @@ def to_grey(crops: np.ndarray) -> np.ndarray:
 def colour_and_grey(data: Path, models: list[Path], split: str = "test") -> dict:
     """Each models folder's classifier for the prepared task, on `split` in colour and grey."""
     from edge_runtime.classifier import Classifier
-    from train.inputs import read_prepared
-    from train.prepare import load_crops, read_index
+    from train.inputs import InputError, read_prepared
+    from train.prepare import is_real, load_crops, read_index
 
-    task = read_prepared(data)["task"]
-    rows = [r for r in read_index(data) if r["split"] == split and r["synthetic"] == "0"]
+    prepared = read_prepared(data)
+    task = prepared["task"]
+    rows = [r for r in read_index(data) if r["split"] == split and is_real(r)]
     crops = load_crops(data, rows)
     table = []
     for folder in models:
         classifier = Classifier(folder, task)
+        cut = (prepared["size"], prepared.get("margin", classifier.margin))
+        if cut != (classifier.input_size, classifier.margin):
+            raise InputError(
+                f"{data}: crops of {cut[0]} px at margin {cut[1]}; {folder}'s {task} model "
+                f"takes {classifier.input_size} px at margin {classifier.margin}"
+            )
         truth = np.array([classifier.class_names.index(r["label"]) for r in rows])
         for kind, images in (("colour", crops), ("grey", to_grey(crops))):
             right = (classifier.predict(images) > classifier.threshold) == truth

@@ -32,6 +32,7 @@ from edge_runtime.options import (
     add_pipeline_arguments,
     parse_checked,
     pipeline_kwargs,
+    positive_int,
     program_name,
 )
 from edge_runtime.types import Result
@@ -307,7 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
         "Ray's own choice: RAY_ADDRESS, a cluster started here with `ray start`, else a "
         "new local one",
     )
-    parser.add_argument("--actors", type=int, default=None, help="Ray: pipelines (CPUs allow)")
+    parser.add_argument(
+        "--actors", type=positive_int, default=None, help="Ray: pipelines (CPUs allow)"
+    )
     parser.add_argument(
         "--cpus-per-actor", type=float, default=1, help="Ray: CPUs (model threads) per actor (1)"
     )
@@ -317,10 +320,17 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="Ray: GPUs per actor (default: 1 when --providers names a GPU one, else 0)",
     )
-    parser.add_argument("--vid-stride", type=int, default=1, help="use every n-th video frame")
-    parser.add_argument("--max-frames", type=int, default=None, help="frames per video at most")
     parser.add_argument(
-        "--part-size", type=int, default=PART_INPUTS, help=f"images per part ({PART_INPUTS})"
+        "--vid-stride", type=positive_int, default=1, help="use every n-th video frame"
+    )
+    parser.add_argument(
+        "--max-frames", type=positive_int, default=None, help="frames per video at most"
+    )
+    parser.add_argument(
+        "--part-size",
+        type=positive_int,
+        default=PART_INPUTS,
+        help=f"images per part ({PART_INPUTS})",
     )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     add_pipeline_arguments(parser)

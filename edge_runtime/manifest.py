@@ -335,13 +335,6 @@ class Manifest:
 
     def _entry(self, name: str, kind: str) -> Entry:
         entry = self.models.get(name)
-        if entry is None and not self.path.is_file():
-            folder = self.path.parent
-            if folder.is_dir():
-                why = f"not a models folder (no {MANIFEST_NAME})"
-            else:
-                why = "not a folder" if folder.exists() else "no such folder"
-            raise ModelIntegrityError(f"models {folder}: {why}")
         if entry is None:
             raise ModelIntegrityError(f"{kind} '{name}' is not listed in {self.path}")
         if entry.kind != kind:
@@ -431,9 +424,21 @@ def verified_file(models_dir: Path, model: ModelFile) -> Path:
     return path
 
 
+def check_models_folder(models_dir: Path) -> None:
+    """ModelIntegrityError, naming why, unless `models_dir` is a folder with a manifest."""
+    if (models_dir / MANIFEST_NAME).is_file():
+        return
+    if models_dir.is_dir():
+        why = f"not a models folder (no {MANIFEST_NAME})"
+    else:
+        why = "not a folder" if models_dir.exists() else "no such folder"
+    raise ModelIntegrityError(f"models {models_dir}: {why}")
+
+
 def verified_classifier(models_dir: Path, name: str) -> tuple[Path, ClassifierEntry]:
     """Path and entry of a classifier, after checking its file's sha256."""
     models_dir = Path(models_dir)
+    check_models_folder(models_dir)
     entry = read_manifest(models_dir).classifier(name)
     return verified_file(models_dir, entry.model), entry
 
@@ -442,6 +447,7 @@ def verified_detector(models_dir: Path, name: str) -> tuple[dict[str, Path], Det
     """Paths (by network: pnet, rnet, onet) and entry of a detector, after checking the
     sha256 of its three files."""
     models_dir = Path(models_dir)
+    check_models_folder(models_dir)
     entry = read_manifest(models_dir).detector(name)
     paths = {net: verified_file(models_dir, getattr(entry, net)) for net in NETWORKS}
     return paths, entry

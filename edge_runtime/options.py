@@ -178,6 +178,8 @@ def number_between(kind: type, low: float, high: float | None = None) -> Callabl
         except ValueError:
             expected = "a whole number" if kind is int else "a number"
             raise argparse.ArgumentTypeError(f"{text!r} is not {expected}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
         if high is None and value < low:
             raise argparse.ArgumentTypeError(f"{value} is not at least {low}")
         if high is not None and not low <= value <= high:

@@ -60,11 +60,11 @@ class ServeConfig:
     access_log: bool = False
 
     def __post_init__(self) -> None:
-        if self.workers < 1 or self.queue < 0 or self.max_body < 1:
-            raise ValueError(
-                f"workers must be at least 1, queue at least 0 and max_body at least 1 byte, "
-                f"not {self.workers}, {self.queue}, {self.max_body}"
-            )
+        lows = {"workers": 1, "queue": 0, "max_body": 1}
+        wrong = [f"{k} must be at least {low}, not {getattr(self, k)}" for k, low in lows.items()
+                 if getattr(self, k) < low]  # fmt: skip
+        if wrong:
+            raise ValueError("; ".join(wrong))
 
     @property
     def max_pixels(self) -> int:
@@ -232,7 +232,8 @@ def model_list(models_dir: Path) -> list[dict]:
 
 
 def create_app(config: ServeConfig, pipeline=None):
-    """The FastAPI application; `pipeline` (built from `config` if None) is shared."""
+    """The FastAPI application; `pipeline` (built from `config` if None) is shared.
+    SourceError where `config.source` gives no frame."""
     from fastapi import FastAPI, HTTPException, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import operator
 import os
 import platform
 import threading
@@ -52,10 +53,12 @@ def resolve_providers(names: Sequence[str] | None, fallback: bool = False) -> li
     wanted = [PROVIDER_ALIASES.get(n.lower(), n) for n in names]
     missing = [p for p in wanted if p not in available]
     if missing and not fallback:
+        gpu = {PROVIDER_ALIASES["cuda"], PROVIDER_ALIASES["tensorrt"]} & set(missing)
+        hint = "install onnxruntime-gpu for cuda and tensorrt, or " if gpu else ""
         raise ProviderUnavailableError(
             f"provider(s) {', '.join(missing)} not available in this onnxruntime build "
-            f"(available: {', '.join(sorted(available))}); install onnxruntime-gpu for cuda "
-            "and tensorrt, or use the fallback (--fallback) to run on what is available"
+            f"(available: {', '.join(sorted(available))}); {hint}use the fallback "
+            "(--fallback) to run on what is available"
         )
     chosen = [p for p in wanted if p in available]
     if "CPUExecutionProvider" not in chosen:
@@ -69,11 +72,15 @@ def worker_count(threads: int | None) -> int:
     """Worker threads for `threads` (None: one per core); ValueError for fewer than one."""
     if threads is None:
         return os.cpu_count() or 1
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+    try:
+        count = operator.index(threads)  # ints and numpy integers, not floats or bools
+    except TypeError:
+        count = 0
+    if isinstance(threads, bool) or count < 1:
         raise ValueError(
             f"threads must be a whole number at least 1 (None: all cores), not {threads!r}"
         )
-    return threads
+    return count
 
 
 def cpu_only(providers: Sequence[str] | None) -> bool:

@@ -94,9 +94,7 @@ def check_opens(source: str | Path) -> None:
     """SourceError, in one line, unless the video file or camera gives a first frame."""
     stream = frames(source, max_frames=1)
     try:
-        next(stream)
-    except StopIteration:
-        raise SourceError(f"{source}: no frames could be read") from None
+        next(stream)  # frames raises SourceError itself where there is none
     finally:
         stream.close()
 

@@ -81,7 +81,7 @@ class PhotoTally:
                 self.genders[face.gender] += 1
 
     def summary(self) -> Summary | None:
-        """The folder's Summary so far; None before its first photo."""
+        """The folder's Summary so far; None before its first photo or failed video."""
         if not self.images and not self.videos_failed:
             return None
         data = {
@@ -233,10 +233,7 @@ class StreamRun:
         tally = self._tally = PhotoTally(source) if several else None
         for path in paths:
             if is_video(path):
-                for item in self._video(path):
-                    if tally is not None and isinstance(item, Result) and item.path == str(path):
-                        tally.videos_failed += 1  # only a video that fails whole is named so
-                    yield item
+                yield from self._video(path)
                 continue
             result = self._photo(None, path)
             if tally is not None:
@@ -301,6 +298,8 @@ class StreamRun:
                 if self.realtime and not camera and frame.fps:
                     time.sleep(max(0.0, frame.seconds - (time.monotonic() - started)))
         except SourceError as exc:
+            if self._tally is not None:
+                self._tally.videos_failed += 1
             yield Result.failed(str(source), str(exc))
         except BaseException:  # Ctrl-C, `break`: the MP4 is finished, the summary kept
             self._close(stream)

@@ -12,8 +12,8 @@ from edge_runtime.types import Labels, Result
 
 
 class Stream:
-    """Feeds a stream's Results through one Tracker; optionally writes them as an MP4 that
-    lasts as long as the stream.
+    """Feeds a stream's Results through one Tracker; optionally writes them as an MP4 at the
+    stream's frame rate over `stride` (a video file's length).
 
     `add` sets `track_id` and the smoothed labels on the Result's faces in place; `close`
     ends the video file and returns the stream's summary (people, masks, genders, each

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,6 +21,9 @@ from edge_runtime.manifest import ClassifierEntry, ModelFile, TensorSpec, write_
 from export.onnx_graph import store_weights_as_float16
 from export.quantize import CALIBRATIONS, MAX_ACCURACY_DROP, held_out_crops, quantize_int8
 from train.run_model import checked_run_labels, load_run_model
+
+if TYPE_CHECKING:
+    import onnx
 
 OPSET = 17
 MAX_DP_FP32 = 1e-4
@@ -101,17 +105,25 @@ def check_parity(
 
 
 def closest_int8(
-    proto, data: Path, keras_p: np.ndarray, crops: np.ndarray, labels: dict, flip: bool
-) -> tuple[object, dict]:
+    proto: onnx.ModelProto,
+    data: Path,
+    keras_p: np.ndarray | None,
+    crops: np.ndarray | None,
+    threshold: float,
+    flip: bool,
+) -> tuple[onnx.ModelProto, dict]:
     """The int8 copy, of one per calibration, whose labels follow Keras (`keras_p`) on most
-    of `crops` (ties: the smaller mean |dp|; no crops: the first), and every copy's numbers."""
+    of `crops` (ties: the smaller mean |dp|), and every copy's numbers; without crops to
+    compare on (a small data set), the first calibration's copy."""
+    if crops is None or keras_p is None:
+        name = next(iter(CALIBRATIONS))
+        return quantize_int8(proto, data, calibration=name), {"calibration": name, "held_out": {}}
     best, scores = None, {}
     for name in CALIBRATIONS:
         candidate = quantize_int8(proto, data, calibration=name)
         p = onnx_probabilities(candidate.SerializeToString(), crops, flip=flip)
-        t = labels["threshold"]
-        agree = int(np.sum((p > t) == (keras_p > t)))
-        mean_dp = float(np.mean(np.abs(p - keras_p))) if len(crops) else 0.0
+        agree = int(np.sum((p > threshold) == (keras_p > threshold)))
+        mean_dp = float(np.mean(np.abs(p - keras_p)))
         scores[name] = {"agree": agree, "n": len(crops), "mean_abs_dp": mean_dp}
         if best is None or (agree, -mean_dp) > (best[1]["agree"], -best[1]["mean_abs_dp"]):
             best = (candidate, scores[name], name)
@@ -155,9 +167,8 @@ def export_classifier(
         gate["float16_weights"] = half.as_dict()
     elif weights == "int8":
         held_out = held_out_crops(data)
-        proto, chosen = closest_int8(
-            proto, data, keras_probabilities(model, held_out, flip), held_out, labels, flip
-        )
+        held_out_p = None if held_out is None else keras_probabilities(model, held_out, flip)
+        proto, chosen = closest_int8(proto, data, held_out_p, held_out, labels["threshold"], flip)
         quantized = check_parity(proto, keras_p, images, labels["threshold"], truth, flip)
         accuracy = float(np.mean((keras_p > labels["threshold"]) == truth))
         gate["int8"] = {**quantized.as_dict(), "accuracy_keras": accuracy, **chosen}

@@ -31,12 +31,17 @@ CALIBRATIONS = {
 }
 
 
-def _real_training_rows(data: Path, seed: int) -> list[dict]:
-    """The real (not synthetic-mask) training rows, in a seeded random order."""
+def training_rows_for(data: Path, seed: int = 0) -> tuple[list[dict], list[dict]]:
+    """Real (not synthetic-mask) training rows in a seeded order, split in two that never
+    overlap: those that top calibration up to CALIBRATION_CROPS where the validation split
+    has fewer, then up to HELD_OUT_CROPS that calibration never sees."""
     from train.prepare import is_real, read_index
 
-    real = [r for r in read_index(data) if r["split"] == "train" and is_real(r)]
-    return [real[i] for i in np.random.default_rng(seed).permutation(len(real))]
+    rows = read_index(data)
+    real = [r for r in rows if r["split"] == "train" and is_real(r)]
+    ordered = [real[i] for i in np.random.default_rng(seed).permutation(len(real))]
+    top_up = max(0, CALIBRATION_CROPS - sum(r["split"] == "val" for r in rows))
+    return ordered[:top_up], ordered[top_up : top_up + HELD_OUT_CROPS]
 
 
 def calibration_crops(data: Path, seed: int = 0) -> np.ndarray:
@@ -46,20 +51,17 @@ def calibration_crops(data: Path, seed: int = 0) -> np.ndarray:
     from train.prepare import load_crops, load_split_images
 
     images, _ = load_split_images(data, "val")
-    missing = CALIBRATION_CROPS - len(images)
-    if missing <= 0:
-        return images
-    extra = _real_training_rows(data, seed)[:missing]
-    return np.concatenate([images, load_crops(data, extra)])
+    top_up, _ = training_rows_for(data, seed)
+    return np.concatenate([images, load_crops(data, top_up)]) if top_up else images
 
 
-def held_out_crops(data: Path, seed: int = 0) -> np.ndarray:
-    """Up to HELD_OUT_CROPS real training crops that calibration does not use: where the
-    calibrations are compared (the test split stays for the gate)."""
-    from train.prepare import load_crops, load_split_images
+def held_out_crops(data: Path, seed: int = 0) -> np.ndarray | None:
+    """Up to HELD_OUT_CROPS real training crops that calibration does not use, where the
+    calibrations are compared (the test split stays for the gate); None if none are left."""
+    from train.prepare import load_crops
 
-    used = max(0, CALIBRATION_CROPS - len(load_split_images(data, "val")[1]))
-    return load_crops(data, _real_training_rows(data, seed)[used : used + HELD_OUT_CROPS])
+    _, held_out = training_rows_for(data, seed)
+    return load_crops(data, held_out) if held_out else None
 
 
 def float_nodes(proto: onnx.ModelProto) -> list[str]:
@@ -109,6 +111,6 @@ def quantize_int8(proto, data: Path, seed: int = 0, calibration: str = "minmax")
             weight_type=QuantType.QInt8,
             nodes_to_exclude=float_nodes(onnx.load(str(prepared))),
             calibrate_method=CalibrationMethod[method],
-            extra_options=options,
+            extra_options=dict(options),
         )
         return onnx.load(str(int8))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from train.fit import sample_weights
 
@@ -41,6 +42,7 @@ def test_balanced_only_evens_the_classes_overall():
 
 
 def test_grayscale_augmentation_greys_that_share_of_crops_in_training_only():
+    pytest.importorskip("keras", reason="training needs the train extra")
     from train.model import augmentation
 
     rng = np.random.default_rng(0)

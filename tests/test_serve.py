@@ -204,6 +204,15 @@ def test_a_service_that_could_not_work_does_not_start(flags: list[str], words: s
     assert code == 2 and words in err and "serving on" not in err
 
 
+def test_a_service_config_without_a_worker_is_refused_naming_the_field():
+    from edge_runtime.serve import ServeConfig
+
+    with pytest.raises(ValueError, match=r"^workers must be at least 1, not 0$"):
+        ServeConfig(workers=0)
+    with pytest.raises(ValueError, match=r"^queue must be at least 0, not -1; max_body"):
+        ServeConfig(queue=-1, max_body=0)
+
+
 @pytest.mark.slow
 def test_camera_source_streams_mjpeg_and_counts_people(tmp_path: Path):
     from tests.test_tracking import two_person_video

@@ -72,7 +72,7 @@ def rank_by_loss(model: Path, data: Path, splits: tuple[str, ...] = ("train", "v
 
 
 def write_review(ranked: list[dict], out: Path, top: int, second_class: str) -> list[Path]:
-    """ranked.csv (rank, photo file name, label, p of `second_class` as `p_Male`, loss,
+    """ranked.csv (rank, photo file name, label, `p_` + `second_class` such as p_Male, loss,
     source, split, photo path, crop name: either name goes into a `prepare --exclude` list)
     and numbered sheets of the first `top`, each tile the original photo with its rank and
     label; for a face of a `--boxes` list, its crop (the photo may hold several people)."""

@@ -283,9 +283,12 @@ def prepare(
         writer.writeheader()
         writer.writerows(rows)
     # Crops of an earlier run into `out` that this one did not write would linger unlisted.
-    stale = earlier - {r["file"] for r in rows}
-    for file in stale:
-        (out / file).unlink(missing_ok=True)
+    stale = 0
+    for file in earlier - {r["file"] for r in rows}:
+        path = (out / file).resolve()
+        if path.is_relative_to(out.resolve()) and path.is_file():  # never outside `out`
+            path.unlink()
+            stale += 1
     summary = {
         "task": task.name,
         "class_names": list(task.class_names),
@@ -295,7 +298,7 @@ def prepare(
         "per_source": dict(sorted(Counter(f"{r['split']}/{r['source']}" for r in rows).items())),
         "unreadable": problems,
         "exclusions_unmatched": sorted(set(excluded) - used_exclusions),
-        "earlier_crops_removed": len(stale),
+        "earlier_crops_removed": stale,
     }
     (out / "prepare.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
