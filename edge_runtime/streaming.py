@@ -131,13 +131,19 @@ class UniqueNames:
         self.folder = folder
         self.used: set[str] = set()
 
-    def __call__(self, stem: str, suffix: str) -> Path:
+    def __call__(self, stem: str, suffix: str, source: Path | None = None) -> Path:
+        """A new name for `stem` + `suffix`; never `source` itself (saving into the folder
+        being read must not overwrite the photo or video)."""
         name, n = f"{stem}{suffix}", 1
-        while name in self.used:
+        while name in self.used or _same_file(self.folder / name, source):
             n += 1
             name = f"{stem}_{n}{suffix}"
         self.used.add(name)
         return self.folder / name
+
+
+def _same_file(a: Path, b: Path | None) -> bool:
+    return b is not None and a.exists() and Path(b).exists() and a.samefile(b)
 
 
 class StreamRun:
@@ -253,7 +259,7 @@ class StreamRun:
         except (ImageLoadError, ValueError) as exc:
             return Result.failed(name, str(exc))
         if self.names is not None:
-            target = self.names(Path(name or "image").stem, ".jpg")
+            target = self.names(Path(name or "image").stem, ".jpg", path)
             try:
                 result.save(target, self.blur)
             except OSError as exc:
@@ -267,7 +273,8 @@ class StreamRun:
         camera = isinstance(source, str) and is_camera(source)
         save_to = None
         if self.names is not None:
-            save_to = self.names(f"camera{source}" if camera else Path(source).stem, ".mp4")
+            stem = f"camera{source}" if camera else Path(source).stem
+            save_to = self.names(stem, ".mp4", None if camera else Path(source))
         tracker = None
         if self.track:
             tracker = Tracker.for_cascade(self.pipeline.cascade, smooth=self.smooth)

@@ -76,6 +76,14 @@ def test_a_video_that_does_not_open_is_one_line_and_its_folder_says_so(tmp_path:
     )
 
 
+def test_saving_into_the_folder_being_read_keeps_the_photos(tmp_path: Path, capsys):
+    photo = tmp_path / "photo.jpg"
+    shutil.copy(GOOD, photo)
+    before = photo.read_bytes()
+    assert main([str(tmp_path), "--save", str(tmp_path), "--faces-only"]) == 0
+    assert photo.read_bytes() == before and (tmp_path / "photo_2.jpg").is_file()
+
+
 def test_json_has_a_record_for_each_failed_input(tmp_path: Path, capsys):
     missing = tmp_path / "nope.jpg"
     assert main([str(GOOD), str(missing), "--json", "--faces-only"]) == 1
