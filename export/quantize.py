@@ -88,7 +88,9 @@ def quantize_int8(proto, data: Path, seed: int = 0, calibration: str = "minmax")
     method, options = CALIBRATIONS[calibration]
     images = calibration_crops(data, seed)
     picks = np.random.default_rng(seed).permutation(len(images))[:CALIBRATION_CROPS]
-    batches = [{"image": images[picks[i : i + 16]]} for i in range(0, len(picks), 16)]
+    # Batches of one size: the histogram (percentile) calibration stacks them together.
+    step = 16 if len(picks) % 16 == 0 else 1
+    batches = [{"image": images[picks[i : i + step]]} for i in range(0, len(picks), step)]
 
     class Calibration(CalibrationDataReader):
         def __init__(self) -> None:
