@@ -31,22 +31,17 @@ def to_grey(crops: np.ndarray) -> np.ndarray:
 def colour_and_grey(data: Path, models: list[Path], split: str = "test") -> dict:
     """Each models folder's classifier for the prepared task, on `split` in colour and grey."""
     from edge_runtime.classifier import Classifier
-    from train.inputs import InputError, read_prepared
+    from train.inputs import check_same_crops, read_prepared
     from train.prepare import is_real, load_crops, read_index
 
-    prepared = read_prepared(data)
-    task = prepared["task"]
+    task = read_prepared(data)["task"]
     rows = [r for r in read_index(data) if r["split"] == split and is_real(r)]
     crops = load_crops(data, rows)
     table = []
     for folder in models:
         classifier = Classifier(folder, task)
-        cut = (prepared["size"], prepared.get("margin", classifier.margin))
-        if cut != (classifier.input_size, classifier.margin):
-            raise InputError(
-                f"{data}: crops of {cut[0]} px at margin {cut[1]}; {folder}'s {task} model "
-                f"takes {classifier.input_size} px at margin {classifier.margin}"
-            )
+        cut = {"task": task, "input_size": classifier.input_size, "margin": classifier.margin}
+        check_same_crops(cut, data)
         truth = np.array([classifier.class_names.index(r["label"]) for r in rows])
         for kind, images in (("colour", crops), ("grey", to_grey(crops))):
             right = (classifier.predict(images) > classifier.threshold) == truth
