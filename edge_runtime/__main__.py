@@ -122,7 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="time every stage on the given photos (default: the seed photos)",
     )
-    parser.add_argument("--runs", type=positive_int, default=20, help="passes for --benchmark (20)")
+    parser.add_argument(
+        "--runs", type=positive_int, default=None, help="passes for --benchmark (20)"
+    )
     return parser
 
 
@@ -177,7 +179,7 @@ def benchmark(args: argparse.Namespace, pipeline: Pipeline) -> int:
         print("error: no photos to time", file=sys.stderr)
         return EXIT_USAGE
     try:
-        report = run_benchmark(pipeline, paths, args.runs)
+        report = run_benchmark(pipeline, paths, args.runs or 20)
     except ImageLoadError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_SOME_FAILED
@@ -197,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give at least one SOURCE (or --benchmark)")
     if args.blur and not args.save:
         parser.error("--blur blurs the saved copies: give --save DIR too")
+    if args.runs and not args.benchmark:
+        parser.error("--runs sets how many passes --benchmark makes: give --benchmark too")
     from edge_runtime.pipeline import Pipeline
 
     try:

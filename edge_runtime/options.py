@@ -77,11 +77,11 @@ class Options:
             object.__setattr__(self, "max_side", 0)
         if self.detector not in DETECTORS:
             raise ValueError(f"unknown detector {self.detector!r}; choose from {sorted(DETECTORS)}")
-        _check(self.min_face, "min_face", MIN_FACE_FLOOR, math.inf)
-        _check(self.max_side, "max_side", 0, math.inf, whole=True)
-        _check(self.max_pixels, "max_pixels", 1, math.inf, whole=True)
+        check_number(self.min_face, "min_face", MIN_FACE_FLOOR, math.inf)
+        check_number(self.max_side, "max_side", 0, math.inf, whole=True)
+        check_number(self.max_pixels, "max_pixels", 1, math.inf, whole=True)
         if self.threshold is not None:
-            _check(self.threshold, "threshold", 0, 1)
+            check_number(self.threshold, "threshold", 0, 1)
         for name in ("faces_only", "no_flip"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
@@ -114,7 +114,7 @@ class Options:
         return dataclasses.asdict(self)
 
 
-def _check(value: Any, name: str, low: float, high: float, whole: bool = False) -> None:
+def check_number(value: Any, name: str, low: float, high: float, whole: bool = False) -> None:
     """A number within [low, high] (a whole one if `whole`), or ValueError naming it."""
     kinds = int if whole else (int, float)
     number = isinstance(value, kinds) and not isinstance(value, bool) and math.isfinite(value)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import glob
 import json
+import math
 import os
 import threading
 import time
@@ -21,6 +22,7 @@ import numpy as np
 from PIL import Image
 
 from edge_runtime.image_io import ImageLoadError, load_image
+from edge_runtime.options import check_number
 from edge_runtime.sources import SourceError, expand_source, frames, is_camera, is_video
 from edge_runtime.types import Result
 from edge_runtime.video import counted, mask_and_gender_counts, summary_lines
@@ -168,6 +170,10 @@ class StreamRun:
         realtime: bool = False,
         blur: bool = False,
     ) -> None:
+        check_number(vid_stride, "vid_stride", 1, math.inf, whole=True)
+        check_number(min_track, "min_track", 1, math.inf, whole=True)
+        if max_frames is not None:
+            check_number(max_frames, "max_frames", 1, math.inf, whole=True)
         self.pipeline = pipeline
         self.sources = sources
         self.track = track

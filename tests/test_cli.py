@@ -110,10 +110,11 @@ def test_an_unwritable_csv_is_one_line_exit_two(tmp_path: Path, capsys):
         assert err.startswith(f"error: {target}: cannot write the CSV") and err.count("\n") == 1
 
 
-def test_blur_without_save_is_a_usage_error(capsys):
+@pytest.mark.parametrize(("given", "needed"), [("--blur", "--save"), ("--runs=3", "--benchmark")])
+def test_a_flag_without_the_one_it_qualifies_is_a_usage_error(given, needed, capsys):
     with pytest.raises(SystemExit) as stop:
-        main([str(GOOD), "--blur"])
-    assert stop.value.code == 2 and "--save" in capsys.readouterr().err
+        main([str(GOOD), given])
+    assert stop.value.code == 2 and f"give {needed}" in capsys.readouterr().err
 
 
 def test_saved_names_never_collide(tmp_path: Path, capsys):

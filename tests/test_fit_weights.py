@@ -53,3 +53,20 @@ def test_grayscale_augmentation_greys_that_share_of_crops_in_training_only():
     assert 0.15 < grey.mean() < 0.45
     assert np.array_equal(np.asarray(augment(crops, training=False)), crops)
     assert "random_grayscale" not in [layer.name for layer in augmentation().layers]
+
+
+def test_edge_fill_paints_flat_bands_on_that_share_of_crops_and_leaves_the_middle():
+    pytest.importorskip("keras", reason="training needs the train extra")
+    from train.edge_fill import RandomEdgeFill
+
+    rng = np.random.default_rng(0)
+    crops = rng.uniform(0, 255, (400, 32, 32, 3)).astype(np.float32)
+    fill = RandomEdgeFill(0.4, max_width=0.25, seed=1)
+    out = np.asarray(fill(crops, training=True))
+    changed = np.any(out != crops, axis=-1)
+    touched = changed.any(axis=(1, 2))
+    assert 0.2 < touched.mean() < 0.4  # each side has a band half the time, some of width ~0
+    assert not changed[:, 8:24, 8:24].any()  # a band is at most a quarter of the side
+    for image, where in zip(out[touched], changed[touched], strict=True):
+        assert len(np.unique(image[where], axis=0)) == 1  # one flat colour a crop
+    assert np.array_equal(np.asarray(fill(crops, training=False)), crops)

@@ -201,6 +201,18 @@ def test_an_mp4_saved_from_every_third_frame_lasts_as_long_as_its_video(tmp_path
     assert (count, fps) == (8, pytest.approx(4.0)) and summary.data["fps"] == 12.0
 
 
+@pytest.mark.parametrize(
+    "setting", [{"vid_stride": 0}, {"vid_stride": 1.5}, {"min_track": 0}, {"max_frames": 0}]
+)
+def test_stream_refuses_counts_below_one_before_it_creates_its_folder(setting, tmp_path):
+    from edge_runtime import Pipeline
+
+    name = next(iter(setting))
+    with pytest.raises(ValueError, match=f"^{name} must be a whole number at least 1"):
+        Pipeline(faces_only=True).stream(tmp_path / "clip.mp4", save=tmp_path / "out", **setting)
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_folder_stopped_in_its_video_keeps_both_summaries(tmp_path):
     """`finish` gives the open video's summary, then the open folder's so far."""
     import shutil

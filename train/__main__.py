@@ -196,6 +196,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="share of training crops turned grey, for night cameras and B/W photos (0)",
     )
+    fit.add_argument(
+        "--edge-fill",
+        type=number_between(float, 0, 1),
+        default=0.0,
+        help="share of training crops given flat colour bands along their edges, as faces "
+        "in photos pasted on a page give them (0)",
+    )
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument(
         "--distribute",

@@ -45,6 +45,7 @@ def fit_recipe(task: str, run: Path, config: dict, metrics: dict) -> list[str]:
         + (f" --real-repeat {config['real_repeat']}" if config.get("real_repeat", 1) > 1 else "")
         + (f" --init-from {config['init_from']}" if config.get("init_from") else "")
         + (f" --grayscale {config['grayscale']}" if config.get("grayscale") else "")
+        + (f" --edge-fill {config['edge_fill']}" if config.get("edge_fill") else "")
         + "`",
         "",
         f"- input {metrics['input_size']} px, "

@@ -53,6 +53,7 @@ class FitConfig:
     half_parts: bool = False
     eager: bool = False
     grayscale: float = 0.0
+    edge_fill: float = 0.0
 
 
 def split_rows(
@@ -228,7 +229,7 @@ def learning_rate(config: FitConfig, steps_per_epoch: int):
     )
 
 
-def training_model(base, size: int, grayscale: float = 0.0):
+def training_model(base, size: int, grayscale: float = 0.0, edge_fill: float = 0.0):
     """`base` behind the augmentation layers: what `fit` trains (augmentation is inactive
     at evaluation, so validation scores `base` itself). Under JAX the layers are marked
     jit-compilable: Keras marks RandomRotation/Zoom/Translation otherwise (true of
@@ -238,7 +239,7 @@ def training_model(base, size: int, grayscale: float = 0.0):
 
     from train.model import augmentation
 
-    augment = augmentation(grayscale)
+    augment = augmentation(grayscale, edge_fill)
     if keras.backend.backend() == "jax":
         for layer in (augment, *augment.layers):
             layer.supports_jit = True
@@ -343,7 +344,7 @@ def fit(config: FitConfig) -> dict:
         if config.init_from:
             # e.g. a shipped models/TASK.onnx, or the unmasked-gender run for the masked one.
             init_weights(base, Path(config.init_from), data, train_rows, images, config.seed)
-        model = training_model(base, size, config.grayscale)
+        model = training_model(base, size, config.grayscale, config.edge_fill)
         model.compile(
             optimizer=keras.optimizers.Adam(learning_rate(config, steps)),
             loss="binary_crossentropy",

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 
 from edge_runtime.classifier import flip_mean
+from train.edge_fill import RandomEdgeFill
 
 
 def make_model(input_size: int, weights: str | None = None, dropout: float = 0.5) -> keras.Model:
@@ -37,11 +38,13 @@ def keras_probabilities(model, images: np.ndarray, flip: bool = False) -> np.nda
     return flip_mean(run, images) if flip else run(images)
 
 
-def augmentation(grayscale: float = 0.0) -> keras.Sequential:
+def augmentation(grayscale: float = 0.0, edge_fill: float = 0.0) -> keras.Sequential:
     """Train-time augmentation as Keras preprocessing layers; never used for evaluation.
     `grayscale`: the share of crops turned grey (3 equal channels), as a night or infrared
-    camera and black-and-white photos give them."""
-    layers = [
+    camera and black-and-white photos give them. `edge_fill`: the share given flat bands of
+    colour along their edges (`train.edge_fill`), as a photo pasted on a page gives them."""
+    layers = [RandomEdgeFill(edge_fill)] if edge_fill else []
+    layers += [
         keras.layers.RandomFlip("horizontal"),
         keras.layers.RandomRotation(0.04, fill_mode="constant"),
         keras.layers.RandomZoom((-0.1, 0.1), fill_mode="constant"),

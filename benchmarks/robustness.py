@@ -1,13 +1,17 @@
-"""`python -m benchmarks.grey`: a shipped classifier on the same faces in colour and in grey.
+"""`python -m benchmarks.robustness`: a classifier on the same faces as they are, grey, and pasted.
 
-    python -m benchmarks.grey --data work/data/mask --models models work/models_mk_g \\
-        --out benchmarks/results/grey_mask
+    python -m benchmarks.robustness --data work/data/mask --models models work/models_mk_e \\
+        --out benchmarks/results/robustness_mask
 
-Night and infrared cameras and black-and-white photos give grey faces; the models learn
-on colour photos. For each models folder: accuracy and per-class recall of the task's
-classifier (through the runtime's `Classifier`: its threshold, flip averaging) on the
-prepared split's crops as they are and turned grey (PIL's "L": 0.299 R + 0.587 G +
-0.114 B, in all three channels). Writes OUT.md and OUT.json.
+For each models folder: accuracy and per-class recall of the task's classifier (through
+the runtime's `Classifier`: its threshold, flip averaging) on the prepared split's crops
+- as they are ("colour");
+- turned grey (PIL's "L": 0.299 R + 0.587 G + 0.114 B, in all three channels), as night
+  and infrared cameras and black-and-white photos give them ("grey");
+- "pasted": as if the photo lay on a flat page, so the crop runs past its edge: one to four
+  sides get a band of 5-20% of the side in one grey level (30, 128, 235 or 255), the same
+  bands for every model (seeded by the crop's position).
+Writes OUT.md and OUT.json.
 """
 
 from __future__ import annotations
@@ -28,8 +32,28 @@ def to_grey(crops: np.ndarray) -> np.ndarray:
     return np.repeat(grey[..., None], 3, axis=-1)
 
 
-def colour_and_grey(data: Path, models: list[Path], split: str = "test") -> dict:
-    """Each models folder's classifier for the prepared task, on `split` in colour and grey."""
+PAGE_LEVELS = (30, 128, 235, 255)
+
+
+def pasted(crops: np.ndarray) -> np.ndarray:
+    """Crops with flat grey bands along some of their edges, the same every call."""
+    out = crops.copy()
+    side = crops.shape[1]
+    for i, crop in enumerate(out):
+        rng = np.random.default_rng(i)
+        widths = rng.uniform(0.05, 0.2, 4) * (rng.uniform(size=4) < 0.5)
+        if not widths.any():
+            widths[rng.integers(4)] = rng.uniform(0.05, 0.2)
+        top, bottom, left, right = np.rint(widths * side).astype(int)
+        level = PAGE_LEVELS[rng.integers(len(PAGE_LEVELS))]
+        crop[:top], crop[side - bottom :] = level, level
+        crop[:, :left], crop[:, side - right :] = level, level
+    return out
+
+
+def variants(data: Path, models: list[Path], split: str = "test") -> dict:
+    """Each models folder's classifier for the prepared task, on `split` as it is, grey and
+    pasted."""
     from edge_runtime.classifier import Classifier
     from train.inputs import check_same_crops, read_prepared
     from train.prepare import is_real, load_crops, read_index
@@ -43,7 +67,8 @@ def colour_and_grey(data: Path, models: list[Path], split: str = "test") -> dict
         cut = {"task": task, "input_size": classifier.input_size, "margin": classifier.margin}
         check_same_crops(cut, data)
         truth = np.array([classifier.class_names.index(r["label"]) for r in rows])
-        for kind, images in (("colour", crops), ("grey", to_grey(crops))):
+        kinds = (("colour", crops), ("grey", to_grey(crops)), ("pasted", pasted(crops)))
+        for kind, images in kinds:
             right = (classifier.predict(images) > classifier.threshold) == truth
             recall = {
                 name: float(np.mean(right[truth == k]))
@@ -70,7 +95,7 @@ def to_markdown(result: dict) -> str:
     recall_heads = " | ".join(f"{n} recall" for n in names)
     lines = [
         f"{result['task']}: {result['split']} split of `{result['data']}`, "
-        f"{result['rows'][0]['n']} crops, in colour and turned grey",
+        f"{result['rows'][0]['n']} crops: as they are, grey and pasted on a page",
         "",
         f"| models | version | crops | right | accuracy | {recall_heads} |",
         "|---|---|---|---:|---:|" + "---:|" * len(names),
@@ -86,7 +111,7 @@ def to_markdown(result: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.grey",
+        prog="python -m benchmarks.robustness",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -97,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", choices=["train", "val", "test"], default="test")
     parser.add_argument("--out", type=Path, required=True, help="path stem for .md and .json")
     args = parser.parse_args(argv)
-    result = colour_and_grey(args.data, args.models, args.split)
+    result = variants(args.data, args.models, args.split)
     save_report(args.out, result, to_markdown(result))
     return 0
 
