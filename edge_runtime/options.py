@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import numbers
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -116,7 +117,7 @@ class Options:
 
 def check_number(value: Any, name: str, low: float, high: float, whole: bool = False) -> None:
     """A number within [low, high] (a whole one if `whole`), or ValueError naming it."""
-    kinds = int if whole else (int, float)
+    kinds = numbers.Integral if whole else numbers.Real
     number = isinstance(value, kinds) and not isinstance(value, bool) and math.isfinite(value)
     if not number or not low <= value <= high:
         what = "a whole number" if whole else "a number"

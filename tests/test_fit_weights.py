@@ -65,7 +65,7 @@ def test_edge_fill_paints_flat_bands_on_that_share_of_crops_and_leaves_the_middl
     out = np.asarray(fill(crops, training=True))
     changed = np.any(out != crops, axis=-1)
     touched = changed.any(axis=(1, 2))
-    assert 0.2 < touched.mean() < 0.4  # each side has a band half the time, some of width ~0
+    assert 0.25 < touched.mean() < 0.5  # 0.4 x (some side gets a band at least a pixel wide)
     assert not changed[:, 8:24, 8:24].any()  # a band is at most a quarter of the side
     for image, where in zip(out[touched], changed[touched], strict=True):
         assert len(np.unique(image[where], axis=0)) == 1  # one flat colour a crop
