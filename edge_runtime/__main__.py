@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from edge_runtime import __version__
+from edge_runtime.bench import DEFAULT_RUNS
 from edge_runtime.image_io import ImageLoadError
 from edge_runtime.manifest import ModelIntegrityError
 from edge_runtime.options import (
@@ -123,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="time every stage on the given photos (default: the seed photos)",
     )
     parser.add_argument(
-        "--runs", type=positive_int, default=None, help="passes for --benchmark (20)"
+        "--runs", type=positive_int, default=None, help=f"passes for --benchmark ({DEFAULT_RUNS})"
     )
     return parser
 
@@ -179,7 +180,7 @@ def benchmark(args: argparse.Namespace, pipeline: Pipeline) -> int:
         print("error: no photos to time", file=sys.stderr)
         return EXIT_USAGE
     try:
-        report = run_benchmark(pipeline, paths, args.runs or 20)
+        report = run_benchmark(pipeline, paths, args.runs or DEFAULT_RUNS)
     except ImageLoadError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_SOME_FAILED

@@ -10,9 +10,12 @@ from pathlib import Path
 import numpy as np
 
 STAGES = ("decode", "detect", "crop", "mask", "gender", "total")
+DEFAULT_RUNS = 20
 
 
-def run_benchmark(pipeline, paths: Sequence[Path], runs: int = 20, warmup: int = 2) -> dict:
+def run_benchmark(
+    pipeline, paths: Sequence[Path], runs: int = DEFAULT_RUNS, warmup: int = 2
+) -> dict:
     """Milliseconds per stage over `runs` passes through every photo (after `warmup` passes),
     with the options that differ from the defaults."""
     import onnxruntime as ort

@@ -24,7 +24,7 @@ class RandomEdgeFill(keras.layers.Layer):
     def call(self, images, training=True):
         if not training or not self.rate:
             return images
-        n, height, width = ops.shape(images)[0], ops.shape(images)[1], ops.shape(images)[2]
+        n, height, width = ops.shape(images)[:3]
 
         def uniform(shape, low=0.0, high=1.0):
             return keras.random.uniform(shape, low, high, seed=self.seed_generator)
