@@ -25,6 +25,7 @@ recipe() {  # each task's schedule from its shipped weights: a second cosine cyc
     case $1 in
         gender_masked) echo --epochs 20 --batch-size 64 --lr 0.0002 --real-repeat 4 \
             --class-weight per_source ;;
+        mask) echo --epochs 10 --batch-size 128 --lr 0.0005 --grayscale 0.2 --edge-fill 0.3 ;;
         *) echo --epochs 10 --batch-size 128 --lr 0.0005 ;;
     esac
 }
