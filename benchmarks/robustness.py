@@ -1,6 +1,6 @@
 """`python -m benchmarks.robustness`: a classifier on the same faces as they are, grey, and pasted.
 
-    python -m benchmarks.robustness --data work/data/mask --models models work/models_mk_e \\
+    python -m benchmarks.robustness --data work/data/mask --models work/old/models models \\
         --out benchmarks/results/robustness_mask
 
 For each models folder: accuracy and per-class recall of the task's classifier (through

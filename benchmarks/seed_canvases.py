@@ -1,15 +1,14 @@
 """`python -m benchmarks.seed_canvases`: the seed photos alone and pasted on flat pages.
 
-    python -m benchmarks.seed_canvases --models models work/models_gm_e \\
+    python -m benchmarks.seed_canvases --models models work/models_gm_e2 \\
         --out benchmarks/results/seed_canvases
 
 Each seed photo (`tests/data`: the notebook's four and their cropped copies) goes through
-the `Pipeline` of each models folder as it is, and pasted on a flat canvas of one grey level
-(235, 255, 128, 30), as a photo lying on a page, a poster or a screenshot gives it: the
-canvas is 200 px larger than the photo, which sits 60 px from the left and 100 px from the
-top. A case is right when the largest face has the photo's mask label and gender (from its
-file name). Unlike `benchmarks.robustness`, these are whole photos through detection and
-cropping, not bands drawn on prepared crops. Writes OUT.md and OUT.json.
+the `Pipeline` of each models folder as it is, and pasted on flat canvases of the grey
+levels in `CANVAS_LEVELS` (`on_canvas`), as a photo lying on a page, a poster or a
+screenshot gives it. A case is right when the largest face has the photo's mask label and
+gender (from its file name). Unlike `benchmarks.robustness`, these are whole photos, so the
+detector's box moves with the canvas too: what a user sees. Writes OUT.md and OUT.json.
 """
 
 from __future__ import annotations
@@ -25,9 +24,13 @@ CANVAS_LEVELS = (235, 255, 128, 30)
 SEED_PHOTOS = Path(__file__).resolve().parent.parent / "tests" / "data"
 
 
-def on_canvas(photo: np.ndarray, level: int, pad: int = 200, at: tuple[int, int] = (60, 100)):
+def on_canvas(
+    photo: np.ndarray, level: int, pad: int = 200, at: tuple[int, int] = (60, 100)
+) -> np.ndarray:
     """The RGB photo on a flat canvas `pad` px wider and taller, its top-left corner at
-    `at` (x, y)."""
+    `at` (x, y): off centre, so each side gets a different band."""
+    if not (0 <= at[0] <= pad and 0 <= at[1] <= pad):
+        raise ValueError(f"the photo at {at} does not fit a canvas padded by {pad}")
     height, width = photo.shape[:2]
     canvas = np.full((height + pad, width + pad, 3), level, np.uint8)
     canvas[at[1] : at[1] + height, at[0] : at[0] + width] = photo
@@ -51,26 +54,25 @@ def measure(models: list[Path], photos: list[Path]) -> dict:
 
     rows = []
     for folder in models:
-        pipeline = Pipeline(models=folder)
-        for path in photos:
-            photo, expected = load_image(path), truth(path.name)
-            for level in (None, *CANVAS_LEVELS):
-                image = photo if level is None else on_canvas(photo, level)
-                faces = pipeline(image).faces
-                row = {"models": str(folder), "photo": path.name, "canvas": level}
-                if faces:
-                    face = max(faces, key=lambda f: f.box[2] - f.box[0])
-                    row |= {
-                        "mask_label": face.mask_label,
-                        "gender": face.gender,
-                        "p_mask": face.p_mask,
-                        "p_male": face.p_male,
-                        "right": (face.mask_label, face.gender) == expected,
-                    }
-                else:
-                    row |= {"mask_label": None, "gender": None, "right": False}
-                rows.append(row)
-        pipeline.close()
+        with Pipeline(models=folder) as pipeline:
+            for path in photos:
+                photo, expected = load_image(path), truth(path.name)
+                for level in (None, *CANVAS_LEVELS):
+                    image = photo if level is None else on_canvas(photo, level)
+                    faces = pipeline(image).faces
+                    row = {"models": str(folder), "photo": path.name, "canvas": level}
+                    if faces:
+                        face = max(faces, key=lambda f: f.box[2] - f.box[0])
+                        row |= {
+                            "mask_label": face.mask_label,
+                            "gender": face.gender,
+                            "p_mask": face.p_mask,
+                            "p_male": face.p_male,
+                            "right": (face.mask_label, face.gender) == expected,
+                        }
+                    else:
+                        row |= {"mask_label": None, "gender": None, "right": False}
+                    rows.append(row)
     return {"photos": [p.name for p in photos], "levels": list(CANVAS_LEVELS), "rows": rows}
 
 
@@ -93,6 +95,8 @@ def to_markdown(result: dict) -> str:
             f"| {sum(not r['right'] for r in canvas)} of {len(canvas)} |"
         )
     cases = {(r["photo"], r["canvas"]) for r in result["rows"] if not r["right"]}
+    if not cases:
+        return "\n".join([*lines, "", "No case wrong."]) + "\n"
     lines += ["", "| photo | canvas | " + " | ".join(f"`{f}`" for f in folders) + " |"]
     lines.append("|---|---|" + "---|" * len(folders))
     for photo, level in sorted(cases, key=lambda c: (c[0], -1 if c[1] is None else c[1])):

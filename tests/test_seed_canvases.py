@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from benchmarks.seed_canvases import (
     CANVAS_LEVELS,
@@ -30,7 +31,7 @@ def test_the_photo_sits_on_a_flat_canvas_where_asked():
 
 def test_the_seed_photos_and_their_truth_come_from_the_file_names():
     names = [p.name for p in seed_photos(TEST_DATA)]
-    assert len(names) == 8 and "README.md" not in names
+    assert len(names) == 8 and names[0] == "female_image_with_mask.jpg"
     assert truth("female_image_with_mask_cropped.jpg") == ("WithMask", "Female")
     assert truth("male_image_without_mask.jpg") == ("WithoutMask", "Male")
 
@@ -42,4 +43,14 @@ def test_one_photo_alone_and_on_every_canvas_through_the_shipped_models():
     assert all(r["gender"] is not None for r in rows)  # a face is found on every canvas
     assert rows[0]["right"] and rows[0]["mask_label"] == "WithMask"
     table = to_markdown(result)
-    assert "| wrong alone | wrong on a canvas |" in table and "0 of 1 |" in table
+    wrong = sum(not r["right"] for r in rows[1:])
+    assert f"| `{DEFAULT_MODELS_DIR}` | 0 of 1 | {wrong} of 4 |" in table
+
+
+def test_a_photo_that_does_not_fit_its_canvas_is_refused_and_no_wrong_case_says_so():
+    photo = load_image(TEST_DATA / "male_image_without_mask.jpg")
+    with pytest.raises(ValueError, match="does not fit"):
+        on_canvas(photo, 128, pad=40, at=(50, 0))
+    row = {"models": "m", "photo": "p.jpg", "canvas": None, "right": True}
+    table = to_markdown({"photos": ["p.jpg"], "levels": [], "rows": [row]})
+    assert table.rstrip().endswith("No case wrong.")
