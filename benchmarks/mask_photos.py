@@ -148,7 +148,12 @@ def main(argv: list[str] | None = None) -> int:
         sets = photo_sets(args.data, args.sample)
     except ValueError as exc:
         parser.error(str(exc))
-    rows = measure(args.models, sets)
+    from edge_runtime.manifest import ModelIntegrityError
+
+    try:
+        rows = measure(args.models, sets)
+    except ModelIntegrityError as exc:
+        parser.error(str(exc))
     from benchmarks.report import save_report
 
     save_report(args.out, rows, to_markdown(rows))

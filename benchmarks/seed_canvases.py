@@ -3,6 +3,8 @@
     python -m benchmarks.seed_canvases --models models work/models_gm_e2 \\
         --out benchmarks/results/seed_canvases
 
+(`work/models_gm_e2`: a candidate's models folder, made as `benchmarks/README.md` shows.)
+
 Each seed photo (`tests/data`: the notebook's four and their cropped copies) goes through
 the `Pipeline` of each models folder as it is, and pasted on flat canvases of the grey
 levels in `CANVAS_LEVELS` (`on_canvas`), as a photo lying on a page, a poster or a
@@ -83,6 +85,9 @@ def to_markdown(result: dict) -> str:
         f"{len(result['photos'])} seed photos, alone and on flat canvases of grey "
         + ", ".join(str(v) for v in result["levels"]),
         "",
+        "A case is wrong when the largest face's mask label or gender differs from the photo's"
+        " file name; each gender model has its own threshold on P(Male) (in its manifest).",
+        "",
         "| models | wrong alone | wrong on a canvas |",
         "|---|---:|---:|",
     ]
@@ -97,7 +102,12 @@ def to_markdown(result: dict) -> str:
     cases = {(r["photo"], r["canvas"]) for r in result["rows"] if not r["right"]}
     if not cases:
         return "\n".join([*lines, "", "No case wrong."]) + "\n"
-    lines += ["", "| photo | canvas | " + " | ".join(f"`{f}`" for f in folders) + " |"]
+    lines += [
+        "",
+        "The wrong cases:",
+        "",
+        "| photo | canvas | " + " | ".join(f"`{f}`" for f in folders) + " |",
+    ]
     lines.append("|---|---|" + "---|" * len(folders))
     for photo, level in sorted(cases, key=lambda c: (c[0], -1 if c[1] is None else c[1])):
         cells = []
@@ -128,7 +138,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, required=True, help="path stem for .md and .json")
     args = parser.parse_args(argv)
-    result = measure(args.models, seed_photos())
+    from edge_runtime.manifest import ModelIntegrityError
+
+    try:
+        result = measure(args.models, seed_photos())
+    except ModelIntegrityError as exc:
+        parser.error(str(exc))
     from benchmarks.report import save_report
 
     save_report(args.out, result, to_markdown(result))

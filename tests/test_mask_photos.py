@@ -49,6 +49,15 @@ def test_a_folder_without_the_sets_or_a_sample_below_one_is_a_usage_error(tmp_pa
     assert not (tmp_path / "r.md").exists()
 
 
+def test_a_folder_that_is_no_models_folder_is_a_usage_error(tmp_path, shared_data, capsys):
+    argv = ["--data", str(shared_data), "--models", str(tmp_path), "--out", str(tmp_path / "r")]
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2
+    assert str(tmp_path) in capsys.readouterr().err
+    assert not (tmp_path / "r.md").exists()
+
+
 def test_the_samples_are_seeded_and_of_the_size_asked(shared_data):
     sets = photo_sets(shared_data, sample=20)
     assert sets == photo_sets(shared_data, sample=20)

@@ -7,6 +7,7 @@ import pytest
 
 from benchmarks.seed_canvases import (
     CANVAS_LEVELS,
+    main,
     measure,
     on_canvas,
     seed_photos,
@@ -54,3 +55,11 @@ def test_a_photo_that_does_not_fit_its_canvas_is_refused_and_no_wrong_case_says_
     row = {"models": "m", "photo": "p.jpg", "canvas": None, "right": True}
     table = to_markdown({"photos": ["p.jpg"], "levels": [], "rows": [row]})
     assert table.rstrip().endswith("No case wrong.")
+
+
+def test_a_folder_that_is_no_models_folder_is_a_usage_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["--models", str(tmp_path), "--out", str(tmp_path / "r")])
+    assert stop.value.code == 2
+    assert str(tmp_path) in capsys.readouterr().err
+    assert not (tmp_path / "r.md").exists()
