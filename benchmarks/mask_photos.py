@@ -23,6 +23,7 @@ from typing import TypedDict
 
 from benchmarks.robustness import to_grey
 from edge_runtime.image_io import ImageLoadError, load_image
+from edge_runtime.options import positive_int
 
 SAMPLE = 300
 PhotoSets = dict[str, tuple[list[Path], str]]
@@ -41,9 +42,7 @@ class SetRow(TypedDict):
     right: int
 
 
-def photo_sets(
-    data: Path, sample: int = SAMPLE, seed: int = 0
-) -> dict[str, tuple[list[Path], str]]:
+def photo_sets(data: Path, sample: int = SAMPLE, seed: int = 0) -> PhotoSets:
     """Set name -> (image paths, the mask label of every face in them); each sample drawn
     with its own seeded generator. ValueError for a set with no images (a wrong `data`)."""
 
@@ -121,14 +120,6 @@ def to_markdown(rows: list[SetRow]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def positive(text: str) -> int:
-    """argparse type: a whole number of at least 1."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.mask_photos",
@@ -140,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         "--models", type=Path, nargs="+", default=[Path("models")], help="models folders"
     )
     parser.add_argument(
-        "--sample", type=positive, default=SAMPLE, help="LFW and UTKFace images each"
+        "--sample", type=positive_int, default=SAMPLE, help="LFW and UTKFace images each"
     )
     parser.add_argument("--out", type=Path, required=True, help="path stem for .md and .json")
     args = parser.parse_args(argv)
