@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.report import save_report
+from benchmarks.report import add_out_argument, save_report
 from train.run_model import checked_run_labels, load_run_model
 
 
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keras", type=Path, required=True)
     parser.add_argument("--data", type=Path, required=True, help="prepared folder")
     parser.add_argument("--onnx", type=Path, nargs="+", required=True)
-    parser.add_argument("--out", type=Path, required=True, help="path stem for .md and .json")
+    add_out_argument(parser, required=True)
     args = parser.parse_args(argv)
     result = compare_variants(args.keras, args.data, args.onnx)
     save_report(args.out, result, to_markdown(result))

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.report import save_report
+from benchmarks.report import add_out_argument, save_report
 
 
 def measure(sources: list[str], repeats: int, cpus: int) -> dict:
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("sources", nargs="+", help="photos: folders, globs, list files")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--cpus", type=int, default=os.cpu_count() or 2)
-    parser.add_argument("--out", type=Path, default=None, help="path stem for .md and .json")
+    add_out_argument(parser)
     args = parser.parse_args(argv)
     result = measure(args.sources, args.repeats, args.cpus)
     text = to_markdown(result)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.report import save_report
+from benchmarks.report import add_out_argument, save_report
 from train.onnx_classifier import onnx_input_size
 
 
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--calls", type=int, default=25, help="calls per file per round")
     parser.add_argument("--flip", action="store_true", help="a crop and its mirror per call")
-    parser.add_argument("--out", type=Path, default=None, help="path stem for .md and .json")
+    add_out_argument(parser)
     args = parser.parse_args(argv)
     result = measure(args.files, args.rounds, args.calls, args.flip)
     text = to_markdown(result)

@@ -14,11 +14,10 @@ from __future__ import annotations
 import argparse
 import platform
 import time
-from pathlib import Path
 
 import numpy as np
 
-from benchmarks.report import save_report
+from benchmarks.report import add_out_argument, save_report
 
 
 def training_rate(
@@ -99,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 96, 112])
-    parser.add_argument("--out", type=Path, required=True, help="path stem for .md and .json")
+    add_out_argument(parser, required=True)
     args = parser.parse_args(argv)
     result = measure(args.sizes)
     save_report(args.out, result, to_markdown(result))

@@ -21,6 +21,7 @@ import random
 from pathlib import Path
 from typing import TypedDict
 
+from benchmarks.report import add_out_argument, models_folder, save_report
 from benchmarks.robustness import to_grey
 from edge_runtime.image_io import ImageLoadError, load_image
 from edge_runtime.options import positive_int
@@ -128,12 +129,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--data", type=Path, required=True, help="the shared data folder")
     parser.add_argument(
-        "--models", type=Path, nargs="+", default=[Path("models")], help="models folders"
+        "--models", type=models_folder, nargs="+", default=[Path("models")], help="models folders"
     )
     parser.add_argument(
         "--sample", type=positive_int, default=SAMPLE, help="LFW and UTKFace images each"
     )
-    parser.add_argument("--out", type=Path, required=True, help="path stem for .md and .json")
+    add_out_argument(parser, required=True)
     args = parser.parse_args(argv)
     try:
         sets = photo_sets(args.data, args.sample)
@@ -145,7 +146,6 @@ def main(argv: list[str] | None = None) -> int:
         rows = measure(args.models, sets)
     except ModelIntegrityError as exc:
         parser.error(str(exc))
-    from benchmarks.report import save_report
 
     save_report(args.out, rows, to_markdown(rows))
     return 0

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from benchmarks.report import save_report
+from benchmarks.report import add_out_argument, models_folder, save_report
 from edge_runtime.image_io import IMAGE_SUFFIXES, ImageLoadError, load_image
 
 
@@ -52,8 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("folder", type=Path, help="photos of masked people (searched recursively)")
-    parser.add_argument("--out", type=Path, required=True, help="path stem for .md and .json")
-    parser.add_argument("--models", type=Path, default=None)
+    add_out_argument(parser, required=True)
+    parser.add_argument("--models", type=models_folder, default=None)
     parser.add_argument("--detectors", nargs="+", default=["finetuned", "mtcnn"])
     parser.add_argument(
         "--split", choices=["train", "val", "test"], default=None, help="only this split's photos"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.report import save_report
+from benchmarks.report import add_out_argument, save_report
 
 
 def measure(photos: list[Path], changes: dict, calls: int, vga: bool) -> dict:
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         "--calls", type=positive_int, default=150, help="calls per photo and setting"
     )
     parser.add_argument("--vga", action="store_true", help="resize each photo to 640x480")
-    parser.add_argument("--out", type=Path, default=None, help="path stem for .md and .json")
+    add_out_argument(parser)
     args = parser.parse_args(argv)
     wanted = dict(s.split("=", 1) for s in args.set if "=" in s)
     if len(wanted) != len(args.set) or not set(wanted) <= set(Options.PER_CALL):

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.report import save_report
+from benchmarks.report import add_out_argument, models_folder, save_report
 
 GREY_WEIGHTS = np.array([0.299, 0.587, 0.114], np.float32)
 
@@ -117,10 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--data", type=Path, required=True, help="prepared folder")
     parser.add_argument(
-        "--models", type=Path, nargs="+", default=[Path("models")], help="models folders"
+        "--models", type=models_folder, nargs="+", default=[Path("models")], help="models folders"
     )
     parser.add_argument("--split", choices=["train", "val", "test"], default="test")
-    parser.add_argument("--out", type=Path, required=True, help="path stem for .md and .json")
+    add_out_argument(parser, required=True)
     args = parser.parse_args(argv)
     result = variants(args.data, args.models, args.split)
     save_report(args.out, result, to_markdown(result))

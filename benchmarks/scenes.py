@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from benchmarks.report import save_report
+from benchmarks.report import add_out_argument, models_folder, save_report
 from edge_runtime.boxes import face_size
 from edge_runtime.image_io import load_image
 from train.voc import SIZE_BUCKETS, Annotation, match, read_folder
@@ -141,8 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("folders", type=Path, nargs="+", help="folders with images/ annotations/")
-    parser.add_argument("--out", type=Path, required=True, help="path stem for .md and .json")
-    parser.add_argument("--models", type=Path, default=None)
+    add_out_argument(parser, required=True)
+    parser.add_argument("--models", type=models_folder, default=None)
     parser.add_argument(
         "--detectors", nargs="+", default=["finetuned", "mtcnn"], help="detectors to compare"
     )

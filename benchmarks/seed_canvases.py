@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.report import add_out_argument, models_folder, save_report
 from edge_runtime.image_io import load_image
 
 CANVAS_LEVELS = (235, 255, 128, 30)
@@ -134,9 +135,9 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "--models", type=Path, nargs="+", default=[Path("models")], help="models folders"
+        "--models", type=models_folder, nargs="+", default=[Path("models")], help="models folders"
     )
-    parser.add_argument("--out", type=Path, required=True, help="path stem for .md and .json")
+    add_out_argument(parser, required=True)
     args = parser.parse_args(argv)
     from edge_runtime.manifest import ModelIntegrityError
 
@@ -144,7 +145,6 @@ def main(argv: list[str] | None = None) -> int:
         result = measure(args.models, seed_photos())
     except ModelIntegrityError as exc:
         parser.error(str(exc))
-    from benchmarks.report import save_report
 
     save_report(args.out, result, to_markdown(result))
     return 0

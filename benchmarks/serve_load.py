@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.report import save_report
+from benchmarks.report import add_out_argument, save_report
 
 ROOT = Path(__file__).resolve().parent.parent
 PHOTO = ROOT / "tests" / "data" / "male_image_with_mask.jpg"
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--photo", type=Path, default=PHOTO)
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 8])
     parser.add_argument("--requests", type=int, default=200, help="per concurrency (200)")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/serve_load"))
+    add_out_argument(parser, default=Path("benchmarks/results/serve_load"))
     parser.add_argument("serve_options", nargs="*", help="passed to serve, after --")
     args = parser.parse_args(argv)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.report import save_report
+from benchmarks.report import add_out_argument, save_report
 
 SIZE = (640, 480)
 
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--videos", type=int, default=8)
     parser.add_argument("--frames", type=int, default=60)
     parser.add_argument("--work", type=Path, default=Path("work/videos"))
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/video_tracking"))
+    add_out_argument(parser, default=Path("benchmarks/results/video_tracking"))
     parser.add_argument(
         "--crowd", action="store_true", help="the test photos with the most faces instead"
     )
