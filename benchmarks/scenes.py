@@ -8,8 +8,8 @@ side: < 20, 20-40, >= 40 px), recall of masked faces (`with_mask`,
 `mask_weared_incorrect`) and unmasked faces apart, mask accuracy on faces matched at
 IoU 0.5 (`mask_weared_incorrect` counts for detection, not for mask accuracy), and the
 median detection time per photo. --split keeps the photos of one split of
-`train.prepare.split_of` (the fine-tuned detector trained on the train split). Writes
-OUT.md and OUT.json.
+`train.prepare.split_of` (the fine-tuned detector trained on the train split); --grey
+turns every photo grey first. Writes OUT.md and OUT.json.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from benchmarks.report import add_out_argument, models_folder, save_report
+from benchmarks.robustness import to_grey
 from edge_runtime.boxes import face_size
 from edge_runtime.image_io import load_image
 from train.voc import SIZE_BUCKETS, Annotation, match, read_folder
@@ -47,12 +48,15 @@ def empty_counts() -> dict:
     return counts | {"mask_judged": 0, "mask_correct": 0}
 
 
-def evaluate(annotations: list[Annotation], pipeline, name: str) -> dict:
-    """Counts and rates per size bucket for one detector over the given photos."""
+def evaluate(annotations: list[Annotation], pipeline, name: str, grey: bool = False) -> dict:
+    """Counts and rates per size bucket for one detector over the given photos (turned
+    grey first if `grey`)."""
     counts = {bucket: empty_counts() for bucket, _, _ in SIZE_BUCKETS}
     detect_ms = []
     for ann in tqdm(annotations, desc=name, unit="photo"):
         image = load_image(ann.image)
+        if grey:
+            image = to_grey(image[None])[0]
         result = pipeline.run(image)
         detect_ms.append(result.speed["detect"])
         faces = result.faces
@@ -150,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
         "--split", choices=["train", "val", "test"], default=None, help="only this split's photos"
     )
     parser.add_argument("--faces-only", action="store_true", help="skip the mask and gender models")
+    parser.add_argument(
+        "--grey", action="store_true", help="turn each photo grey first (a night camera's view)"
+    )
     args = parser.parse_args(argv)
     from edge_runtime.pipeline import Pipeline
 
@@ -157,12 +164,13 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for name in args.detectors:
         pipeline = Pipeline(args.models, detector=name, faces_only=args.faces_only)
-        results.append(evaluate(annotations, pipeline, name))
+        results.append(evaluate(annotations, pipeline, name, args.grey))
     names = " + ".join(f.name for f in args.folders)
-    title = f"{names}, {args.split or 'all'} photos"
+    title = f"{names}, {args.split or 'all'} photos" + (", grey" if args.grey else "")
+    report = {"folders": [str(f) for f in args.folders], "split": args.split, "grey": args.grey}
     save_report(
         args.out,
-        {"folders": [str(f) for f in args.folders], "split": args.split, "results": results},
+        report | {"results": results},
         to_markdown(results, title),
     )
     return 0

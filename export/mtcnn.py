@@ -100,6 +100,8 @@ def export_finetuned(
         metrics = read_json(run / name / "metrics.json", "a run of `python -m train detector`")
         keys = ("started_from", "train_windows", "before", "after")
         training = {k: metrics[k] for k in keys if k in metrics}
+        config = read_json(run / name / "config.json", "a run of `python -m train detector`")
+        training |= {k: config[k] for k in ("grayscale", "keep_boxes") if config.get(k)}
         weights = run / name / f"{name}.weights.h5"
         networks[name] = export_network(name, models_dir, weights, "finetuned", training)
     box = read_json(run / "samples.json", "a run of `python -m train detector`")["reference_box"]

@@ -220,3 +220,20 @@ def test_killed_network_training_resumes_from_its_last_epoch(run: Path, tmp_path
     epochs = logged_epochs(history)
     assert epochs == [0, 1, 2], f"expected a continuation after epoch {done[-1]}, got {epochs}"
     assert (resumed / "rnet" / "metrics.json").exists()
+
+
+@pytest.mark.parametrize("grayscale", [0.0, 1.0])
+def test_grayscale_turns_training_windows_grey_and_leaves_inference_alone(grayscale: float):
+    pytest.importorskip("tensorflow", reason="training needs the train extra")
+    import keras
+
+    from train.detector import augmented_input
+
+    inputs, x = augmented_input(24, grayscale)
+    model = keras.Model(inputs, x)
+    patches = np.random.default_rng(0).integers(0, 256, (4, 24, 24, 3), dtype=np.uint8)
+    trained = np.asarray(model(patches, training=True))
+    spread = np.ptp(trained, axis=-1).max()
+    assert (spread < 1e-5) if grayscale else (spread > 0.1)
+    inferred = np.asarray(model(patches, training=False))
+    np.testing.assert_allclose(inferred, (patches - 127.5) / 128, atol=1e-5)

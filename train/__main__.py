@@ -129,7 +129,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="choose a finished run's threshold (equal class error rates) and flip averaging "
         "on validation",
     )
-    calib.add_argument("--run", type=existing_path, required=True, help="run folder of fit")
+    which = calib.add_mutually_exclusive_group(required=True)
+    which.add_argument("--run", type=existing_path, help="run folder of fit")
+    which.add_argument(
+        "--model",
+        type=existing_path,
+        help="an exported classifier (.onnx in a models folder): choose as the runtime runs "
+        "it, and write the choice into its manifest entry",
+    )
     calib.add_argument("--data", type=existing_path, required=True, help="its prepared folder")
 
     souper = sub.add_parser(
@@ -190,12 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="repeat real faces N times where training mixes them with synthetic masks",
     )
-    fit.add_argument(
-        "--grayscale",
-        type=number_between(float, 0, 1),
-        default=0.0,
-        help="share of training crops turned grey, for night cameras and B/W photos (0)",
-    )
+    add_grayscale(fit, "crops")
     fit.add_argument(
         "--edge-fill",
         type=number_between(float, 0, 1),
@@ -284,6 +286,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="models folder whose fine-tuned R-Net / O-Net to start from (default: mtcnn's)",
     )
+    add_grayscale(det, "windows")
+    det.add_argument(
+        "--keep-boxes",
+        action="store_true",
+        help="with --init-from: learn the starting networks' own boxes, not the annotated "
+        "ones, so boxes and the classifiers' crops stay where they were",
+    )
 
     pn = sub.add_parser(
         "pnet", help="teach a smaller, faster P-Net from the reference P-Net and face boxes"
@@ -317,6 +326,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pn.add_argument("--limit", type=positive_int, default=None, help="max photos per folder")
     return parser
+
+
+def add_grayscale(parser: argparse.ArgumentParser, what: str) -> None:
+    """--grayscale: the share of training `what` turned grey (fit's crops, detector's windows)."""
+    parser.add_argument(
+        "--grayscale",
+        type=number_between(float, 0, 1),
+        default=0.0,
+        help=f"share of training {what} turned grey, for night cameras and B/W photos (0)",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -394,9 +413,12 @@ def run(args: argparse.Namespace) -> None:
         )
         print(f"wrote {out}")
     elif args.command == "calibrate":
-        from train.calibrate import calibrate
+        from train.calibrate import calibrate, calibrate_file
 
-        print(json.dumps(calibrate(args.run, args.data), indent=2))
+        if args.model:
+            print(json.dumps(calibrate_file(args.model, args.data), indent=2))
+        else:
+            print(json.dumps(calibrate(args.run, args.data), indent=2))
     elif args.command == "soup":
         from train.soup import soup
 
@@ -425,6 +447,8 @@ def run(args: argparse.Namespace) -> None:
         from train.detector import DetectorFitConfig, fit_network
         from train.detector_data import prepare_detector_data
 
+        if args.keep_boxes and not args.init_from:
+            raise InputError("--keep-boxes keeps the boxes of --init-from's networks: give both")
         samples = prepare_detector_data(
             args.scenes,
             args.crops,
@@ -451,6 +475,8 @@ def run(args: argparse.Namespace) -> None:
                 args.lr,
                 seed=args.seed,
                 init=init,
+                grayscale=args.grayscale,
+                keep_boxes=args.keep_boxes,
             )
             metrics = fit_network(config)
             print(json.dumps({k: metrics[k] for k in ("net", "before", "after")}, indent=2))

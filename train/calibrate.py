@@ -6,11 +6,16 @@ Horizontal-flip test-time averaging is kept only if it gains at least `MIN_FLIP_
 validation accuracy, since it doubles the model's cost per face. The choice is written to
 `labels.json` (what export puts into the manifest), `calibration.json`, and `metrics.json`
 is recomputed with it; the test split is only measured, never used to choose.
+
+`--model FILE` chooses the same way for an exported classifier as the runtime runs it
+(int8 or float16 weights, which do not give the Keras model's probabilities) and writes
+the choice into its manifest entry: the threshold that ships is the shipped file's own.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -100,4 +105,49 @@ def calibrate(run: Path, data: Path) -> dict:
         )
     metrics["calibration"] = calibration
     (run / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    return calibration
+
+
+def calibrate_file(model: Path, data: Path) -> dict:
+    """Choose an exported classifier's threshold and flip averaging on the validation split
+    through the runtime's `Classifier`, and write them, with the choice, into its entry in
+    the manifest beside it."""
+    from edge_runtime.classifier import Classifier
+    from edge_runtime.manifest import read_manifest, write_entry
+    from train.inputs import InputError, check_same_crops
+    from train.prepare import load_split_images
+
+    model = Path(model)
+    manifest = read_manifest(model.parent)
+    classifiers = {n: e for n, e in manifest.models.items() if e.kind == "classifier"}
+    names = [n for n, e in classifiers.items() if e.model.file == model.name]
+    if not names:
+        raise InputError(f"{model}: no classifier entry for this file in {manifest.path}")
+    name = names[0]
+    entry = manifest.classifier(name)
+    check_same_crops(
+        {"task": entry.task, "input_size": entry.input_size, "margin": entry.crop_margin}, data
+    )
+    classifier = Classifier(model.parent, name)
+    images, rows = load_split_images(data, "val")
+    y = np.array([entry.class_names.index(r["label"]) for r in rows])
+    chunks = [
+        plain_and_flip_mean(lambda x: classifier.predict(x, no_flip=True), images[i : i + 256])
+        for i in range(0, len(images), 256)
+    ]
+    classifier.close()
+    p, p_flip = (np.concatenate(part) for part in zip(*chunks, strict=True))
+    calibration = choose(y, p, p_flip)
+    before = {"threshold": entry.threshold, "flip": entry.test_time_flip}
+    provenance = entry.model.provenance | {"calibration": calibration | {"before": before}}
+    write_entry(
+        model.parent,
+        name,
+        replace(
+            entry,
+            threshold=calibration["threshold"],
+            test_time_flip=calibration["flip"],
+            model=replace(entry.model, provenance=provenance),
+        ),
+    )
     return calibration

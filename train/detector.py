@@ -40,6 +40,8 @@ class DetectorFitConfig:
     patience: int = 3
     seed: int = 0
     init: Path | None = None  # an exported network (.onnx) to start from, not the mtcnn weights
+    grayscale: float = 0.0  # share of training windows turned grey
+    keep_boxes: bool = False  # box targets: the starting network's own offsets (needs init)
 
 
 def with_flips(x: np.ndarray, kind: np.ndarray, offsets: np.ndarray):
@@ -52,9 +54,17 @@ def with_flips(x: np.ndarray, kind: np.ndarray, offsets: np.ndarray):
     )
 
 
-def targets(net: str, x: np.ndarray, kind: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+def targets(
+    net: str,
+    x: np.ndarray,
+    kind: np.ndarray,
+    offsets: np.ndarray,
+    box_teacher: Path | None = None,
+) -> np.ndarray:
     """One row per sample: [face label (-1 ignored), box weight, 4 offsets, landmark weight,
-    10 landmarks]. Landmarks are the reference O-Net's on the same window.
+    10 landmarks]. Landmarks are the reference O-Net's on the same window; the offsets are
+    `box_teacher`'s (an exported network) on it where given, else the annotated box's, so a
+    fine-tune can keep the boxes, and with them the classifiers' crops, where they were.
 
     R-Net calls part faces faces too: it only passes windows on, and a face that P-Net
     framed badly must reach O-Net to be found at all. O-Net ignores them, as in the paper.
@@ -65,17 +75,23 @@ def targets(net: str, x: np.ndarray, kind: np.ndarray, offsets: np.ndarray) -> n
     marks = np.zeros((len(x), 10), np.float32)
     mark_weight = np.zeros(len(x), np.float32)
     if net == "onet":
-        teacher = keras_network("onet")
-        marks = np.concatenate(
-            [
-                np.asarray(teacher(normalize(x[i : i + 2048]), training=False)[1])
-                for i in range(0, len(x), 2048)
-            ]
-        )
+        marks = teacher_outputs(keras_network("onet"), x, 1)
         mark_weight = np.isin(kind, (POSITIVE, CROP)).astype(np.float32)
+    if box_teacher is not None:
+        offsets = teacher_outputs(keras_network(net, box_teacher), x, 0)
     return np.concatenate(
         [face[:, None], box_weight[:, None], offsets, mark_weight[:, None], marks], axis=1
     ).astype(np.float32)
+
+
+def teacher_outputs(teacher, x: np.ndarray, output: int) -> np.ndarray:
+    """One output of a Keras MTCNN network on uint8 windows, in batches."""
+    return np.concatenate(
+        [
+            np.asarray(teacher(normalize(x[i : i + 2048]), training=False)[output])
+            for i in range(0, len(x), 2048)
+        ]
+    )
 
 
 def detector_loss(net: str):
@@ -111,13 +127,16 @@ def face_accuracy(y_true, y_pred):
     return ops.sum(right) / ops.maximum(ops.sum(labelled), 1.0)
 
 
-def augmented_input(side: int):
-    """(uint8 input of side x side RGB patches, the tensor a network takes): random
-    brightness and contrast in training only, then the runtime's scaling."""
+def augmented_input(side: int, grayscale: float = 0.0):
+    """(uint8 input of side x side RGB patches, the tensor a network takes): in training
+    only, a `grayscale` share of patches turned grey and random brightness and contrast;
+    then the runtime's scaling."""
     import keras
 
     inputs = keras.Input((side, side, 3), dtype="uint8")
     x = keras.ops.cast(inputs, "float32")
+    if grayscale:
+        x = keras.layers.RandomGrayscale(factor=grayscale)(x)
     x = keras.layers.RandomBrightness(0.2, value_range=(0, 255))(x)
     x = keras.layers.RandomContrast(0.3, value_range=(0, 255))(x)
     return inputs, keras.layers.Rescaling(PIXEL_SCALE, offset=-PIXEL_MEAN * PIXEL_SCALE)(x)
@@ -142,15 +161,17 @@ def cosine_adam(config, train_count: int):
     return keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(config.lr, steps))
 
 
-def training_model(net: str, network):
+def training_model(net: str, network, grayscale: float = 0.0):
     """uint8 patches -> [p(face), 4 offsets, (10 landmarks)] side by side.
 
     Brightness and contrast change at random in training only (masks, webcams and
-    street photos vary most in light); the network itself sees the runtime's scaling.
+    street photos vary most in light), and a `grayscale` share of patches turns grey
+    (night and infrared cameras); the network itself sees the runtime's scaling.
     """
     import keras
 
-    inputs, x = augmented_input(NETWORKS[net][2][1])  # Keras shape (None, side, side, 3)
+    side = NETWORKS[net][2][1]  # Keras shape (None, side, side, 3)
+    inputs, x = augmented_input(side, grayscale)
     outputs = network(x)
     prob = outputs[-1][:, 1:2]
     parts = [prob, outputs[0]] + ([outputs[1]] if net == "onet" else [])
@@ -221,11 +242,12 @@ def fit_network(config: DetectorFitConfig) -> dict:
     samples = Samples.load(Path(config.samples))
     x_tr, k_tr, o_tr = with_flips(*split_arrays(samples, config.net, "train"))
     x_va, k_va, o_va = split_arrays(samples, config.net, "val")
-    y_tr = targets(config.net, x_tr, k_tr, o_tr)
-    y_va = targets(config.net, x_va, k_va, o_va)
+    box_teacher = config.init if config.keep_boxes else None
+    y_tr = targets(config.net, x_tr, k_tr, o_tr, box_teacher)
+    y_va = targets(config.net, x_va, k_va, o_va, box_teacher)
 
     network = keras_network(config.net, config.init)
-    model = training_model(config.net, network)
+    model = training_model(config.net, network, config.grayscale)
     before = {"val": evaluate(model, x_va, k_va, o_va)}
     model.compile(
         optimizer=cosine_adam(config, len(x_tr)),
