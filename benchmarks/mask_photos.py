@@ -24,6 +24,7 @@ from typing import TypedDict
 from benchmarks.report import add_out_argument, models_folder, save_report
 from benchmarks.robustness import to_grey
 from edge_runtime.image_io import ImageLoadError, load_image
+from edge_runtime.manifest import DEFAULT_MODELS_DIR
 from edge_runtime.options import positive_int
 
 SAMPLE = 300
@@ -129,7 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--data", type=Path, required=True, help="the shared data folder")
     parser.add_argument(
-        "--models", type=models_folder, nargs="+", default=[Path("models")], help="models folders"
+        "--models",
+        type=models_folder,
+        nargs="+",
+        default=[DEFAULT_MODELS_DIR],
+        help="models folders",
     )
     parser.add_argument(
         "--sample", type=positive_int, default=SAMPLE, help="LFW and UTKFace images each"

@@ -22,12 +22,14 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.report import add_out_argument, models_folder, save_report
+from edge_runtime.manifest import DEFAULT_MODELS_DIR
 
 GREY_WEIGHTS = np.array([0.299, 0.587, 0.114], np.float32)
 
 
 def to_grey(crops: np.ndarray) -> np.ndarray:
-    """RGB uint8 crops (N, S, S, 3) as grey ones with three equal channels."""
+    """RGB uint8 images (N, H, W, 3), crops or whole photos, as grey ones with three equal
+    channels."""
     grey = np.rint(crops.astype(np.float32) @ GREY_WEIGHTS).clip(0, 255).astype(np.uint8)
     return np.repeat(grey[..., None], 3, axis=-1)
 
@@ -55,11 +57,13 @@ def variants(data: Path, models: list[Path], split: str = "test") -> dict:
     """Each models folder's classifier for the prepared task, on `split` as it is, grey and
     pasted."""
     from edge_runtime.classifier import Classifier
-    from train.inputs import check_same_crops, read_prepared
+    from train.inputs import InputError, check_same_crops, read_prepared
     from train.prepare import is_real, load_crops, read_index
 
     task = read_prepared(data)["task"]
     rows = [r for r in read_index(data) if r["split"] == split and is_real(r)]
+    if not rows:
+        raise InputError(f"{data}: no real {split} faces")
     crops = load_crops(data, rows)
     table = []
     for folder in models:
@@ -117,12 +121,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--data", type=Path, required=True, help="prepared folder")
     parser.add_argument(
-        "--models", type=models_folder, nargs="+", default=[Path("models")], help="models folders"
+        "--models",
+        type=models_folder,
+        nargs="+",
+        default=[DEFAULT_MODELS_DIR],
+        help="models folders",
     )
     parser.add_argument("--split", choices=["train", "val", "test"], default="test")
     add_out_argument(parser, required=True)
     args = parser.parse_args(argv)
-    result = variants(args.data, args.models, args.split)
+    from edge_runtime.manifest import ModelIntegrityError
+    from train.inputs import InputError
+
+    try:
+        result = variants(args.data, args.models, args.split)
+    except (InputError, ModelIntegrityError) as exc:
+        parser.error(str(exc))
     save_report(args.out, result, to_markdown(result))
     return 0
 

@@ -23,6 +23,7 @@ from tqdm import tqdm
 from benchmarks.report import add_out_argument, models_folder, save_report
 from benchmarks.robustness import to_grey
 from edge_runtime.boxes import face_size
+from edge_runtime.detectors import DETECTORS
 from edge_runtime.image_io import load_image
 from train.voc import SIZE_BUCKETS, Annotation, match, read_folder
 
@@ -148,7 +149,11 @@ def main(argv: list[str] | None = None) -> int:
     add_out_argument(parser, required=True)
     parser.add_argument("--models", type=models_folder, default=None)
     parser.add_argument(
-        "--detectors", nargs="+", default=["finetuned", "mtcnn"], help="detectors to compare"
+        "--detectors",
+        nargs="+",
+        choices=DETECTORS,
+        default=["finetuned", "mtcnn"],
+        help="detectors to compare",
     )
     parser.add_argument(
         "--split", choices=["train", "val", "test"], default=None, help="only this split's photos"
@@ -161,6 +166,11 @@ def main(argv: list[str] | None = None) -> int:
     from edge_runtime.pipeline import Pipeline
 
     annotations = photos_of(args.folders, args.split)
+    if not annotations:
+        where = " ".join(str(f) for f in args.folders)
+        parser.error(
+            f"no annotated photos{f' of the {args.split} split' if args.split else ''} in {where}"
+        )
     results = []
     for name in args.detectors:
         pipeline = Pipeline(args.models, detector=name, faces_only=args.faces_only)

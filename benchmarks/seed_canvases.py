@@ -22,6 +22,7 @@ import numpy as np
 
 from benchmarks.report import add_out_argument, models_folder, save_report
 from edge_runtime.image_io import load_image
+from edge_runtime.manifest import DEFAULT_MODELS_DIR
 
 CANVAS_LEVELS = (235, 255, 128, 30)
 SEED_PHOTOS = Path(__file__).resolve().parent.parent / "tests" / "data"
@@ -135,7 +136,11 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "--models", type=models_folder, nargs="+", default=[Path("models")], help="models folders"
+        "--models",
+        type=models_folder,
+        nargs="+",
+        default=[DEFAULT_MODELS_DIR],
+        help="models folders",
     )
     add_out_argument(parser, required=True)
     args = parser.parse_args(argv)

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from benchmarks.scenes import main
 
 
@@ -23,4 +25,12 @@ def test_grey_photos_are_measured_on_the_same_faces(shared_data, tmp_path):
     assert {k: c["faces"] for k, c in sizes.items()} == {
         k: c["faces"] for k, c in grey_sizes.items()
     }
-    assert sum(c["found@0.5"] for c in sizes.values()) > 0
+    found = [sum(c["found@0.5"] for c in r.values()) for r in (sizes, grey_sizes)]
+    assert found[0] > 0 and found[1] != found[0]  # the detector saw other photos
+
+
+def test_a_folder_without_annotated_photos_is_a_usage_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main([str(tmp_path), "--out", str(tmp_path / "r")])
+    assert stop.value.code == 2
+    assert "no annotated photos" in capsys.readouterr().err

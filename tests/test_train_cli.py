@@ -43,6 +43,9 @@ def folders(tmp_path: Path) -> dict[str, Path]:
     (no_model / "labels.json").write_text(
         '{"task": "mask", "class_names": ["WithMask", "WithoutMask"], "input_size": 32}'
     )
+    voc = tmp_path / "voc"  # a scenes folder: one annotation (never read: checks come first)
+    (voc / "annotations").mkdir(parents=True)
+    (voc / "annotations" / "a.xml").write_text("<annotation/>")
     not_onnx = tmp_path / "model.onnx"
     not_onnx.write_bytes(b"\x0f" * 64)
     return {
@@ -55,6 +58,7 @@ def folders(tmp_path: Path) -> dict[str, Path]:
         "loose": loose,
         "masked": masked.parent,
         "no_val": no_val,
+        "voc": voc,
         "out": tmp_path / "out",
     }
 
@@ -83,6 +87,12 @@ CASES = [
     ("calibrate --run {no_model} --data {no_val}", "no_model: no model.keras (nor weights16"),
     ("failures --run {no_model} --data {no_val}", "no model.keras"),
     ("review --model {run}/labels.json --data {no_val} --out {out}", "an exported .onnx"),
+    ("calibrate --model {run}/labels.json --data {no_val}", "not an exported classifier"),
+    ("calibrate --model {not_onnx} --data {no_val}", "not a models folder"),
+    ("detector --scenes {empty} --out {out}", "no annotations/*.xml"),
+    ("pnet --scenes {empty} --out {out}", "no annotations/*.xml"),
+    ("detector --scenes {voc} --init-from {empty} --out {out}", "not a models folder"),
+    ("detector --scenes {voc} --keep-boxes --out {out}", "give both"),
 ]
 
 

@@ -126,8 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     calib = sub.add_parser(
         "calibrate",
-        help="choose a finished run's threshold (equal class error rates) and flip averaging "
-        "on validation",
+        help="choose a finished run's or an exported file's threshold (equal class error "
+        "rates) and flip averaging on validation",
     )
     which = calib.add_mutually_exclusive_group(required=True)
     which.add_argument("--run", type=existing_path, help="run folder of fit")
@@ -338,6 +338,13 @@ def add_grayscale(parser: argparse.ArgumentParser, what: str) -> None:
     )
 
 
+def check_scenes(folders: list[Path]) -> None:
+    """InputError unless every folder has VOC face boxes (annotations/*.xml beside images/)."""
+    for folder in folders:
+        if not any((folder / "annotations").glob("*.xml")):
+            raise InputError(f"{folder}: no annotations/*.xml (VOC face boxes beside images/)")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one subcommand; input it cannot use is one line on stderr and exit 2."""
     args = build_parser().parse_args(argv)
@@ -443,12 +450,19 @@ def run(args: argparse.Namespace) -> None:
 
         print(json.dumps(pack(args.data, args.out, args.quality, args.splits)))
     elif args.command == "detector":
-        from edge_runtime.manifest import verified_detector
+        from edge_runtime.manifest import ModelIntegrityError, verified_detector
         from train.detector import DetectorFitConfig, fit_network
         from train.detector_data import prepare_detector_data
 
         if args.keep_boxes and not args.init_from:
             raise InputError("--keep-boxes keeps the boxes of --init-from's networks: give both")
+        check_scenes(args.scenes)
+        try:  # before minutes of mining
+            starts = verified_detector(args.init_from, "finetuned")[0] if args.init_from else {}
+            if args.models:
+                verified_detector(args.models, "finetuned")
+        except ModelIntegrityError as exc:
+            raise InputError(str(exc)) from None
         samples = prepare_detector_data(
             args.scenes,
             args.crops,
@@ -463,9 +477,6 @@ def run(args: argparse.Namespace) -> None:
             if (args.out / net / "metrics.json").exists():  # finished before an interruption
                 print(f"{net}: already trained in {args.out / net}, kept")
                 continue
-            init = None
-            if args.init_from:
-                init = verified_detector(args.init_from, "finetuned")[0][net]
             config = DetectorFitConfig(
                 net,
                 samples,
@@ -474,7 +485,7 @@ def run(args: argparse.Namespace) -> None:
                 args.batch_size,
                 args.lr,
                 seed=args.seed,
-                init=init,
+                init=starts.get(net),
                 grayscale=args.grayscale,
                 keep_boxes=args.keep_boxes,
             )
@@ -483,6 +494,7 @@ def run(args: argparse.Namespace) -> None:
     elif args.command == "pnet":
         from train.pnet import PnetFitConfig, fit_pnet, prepare_tiles
 
+        check_scenes(args.scenes)
         tiles = prepare_tiles(
             args.scenes, args.unlabelled, args.out, args.seed, args.limit, args.pyramid
         )

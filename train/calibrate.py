@@ -15,16 +15,19 @@ the choice into its manifest entry: the threshold that ships is the shipped file
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from edge_runtime.classifier import plain_and_flip_mean
+from train.inputs import InputError, check_same_crops
 from train.metrics import binary_metrics
 from train.run_model import checked_run_labels, load_run_model
 
 MIN_FLIP_GAIN = 0.005
+MIN_CLASS_FACES = 20  # validation faces of each class a file's calibration needs
 GRID = np.round(np.arange(0.02, 0.981, 0.005), 3)
 
 
@@ -111,35 +114,72 @@ def calibrate(run: Path, data: Path) -> dict:
 def calibrate_file(model: Path, data: Path) -> dict:
     """Choose an exported classifier's threshold and flip averaging on the validation split
     through the runtime's `Classifier`, and write them, with the choice, into its entry in
-    the manifest beside it."""
-    from edge_runtime.classifier import Classifier
-    from edge_runtime.manifest import read_manifest, write_entry
-    from train.inputs import InputError, check_same_crops
-    from train.prepare import load_split_images
+    the manifest beside it. The provenance keeps what export wrote (`exported_with`, with
+    its validation numbers) across reruns. InputError for a file the manifest does not list
+    once or that fails its check, and for data with too few validation faces of a class or
+    cut otherwise than the model's crops."""
+    from edge_runtime.manifest import ModelIntegrityError
 
-    model = Path(model)
+    try:
+        return _calibrate_file(Path(model), Path(data))
+    except ModelIntegrityError as exc:
+        raise InputError(str(exc)) from None
+
+
+def _calibrate_file(model: Path, data: Path) -> dict:
+    from edge_runtime.classifier import Classifier
+    from edge_runtime.manifest import (
+        check_models_folder,
+        read_manifest,
+        verified_classifier,
+        write_entry,
+    )
+    from train.prepare import load_crops, read_index
+
+    if model.suffix != ".onnx" or not model.is_file():
+        raise InputError(f"{model}: not an exported classifier (.onnx file; a run takes --run)")
+    check_models_folder(model.parent)
     manifest = read_manifest(model.parent)
     classifiers = {n: e for n, e in manifest.models.items() if e.kind == "classifier"}
     names = [n for n, e in classifiers.items() if e.model.file == model.name]
-    if not names:
-        raise InputError(f"{model}: no classifier entry for this file in {manifest.path}")
-    name = names[0]
-    entry = manifest.classifier(name)
+    if len(names) != 1:
+        listed = f"{len(names)} classifier entries ({', '.join(names)})" if names else "none"
+        raise InputError(f"{model}: {listed} for this file in {manifest.path}; one is needed")
+    (name,) = names
+    entry = verified_classifier(model.parent, name)[1]
     check_same_crops(
         {"task": entry.task, "input_size": entry.input_size, "margin": entry.crop_margin}, data
     )
+    rows = [r for r in read_index(data) if r["split"] == "val"]
+    counts = {c: sum(r["label"] == c for r in rows) for c in entry.class_names}
+    if min(counts.values()) < MIN_CLASS_FACES:
+        have = " and ".join(f"{n} {c}" for c, n in counts.items())
+        raise InputError(
+            f"{data}: {have} validation faces; choosing a threshold needs at least "
+            f"{MIN_CLASS_FACES} of each"
+        )
     classifier = Classifier(model.parent, name)
-    images, rows = load_split_images(data, "val")
-    y = np.array([entry.class_names.index(r["label"]) for r in rows])
-    chunks = [
-        plain_and_flip_mean(lambda x: classifier.predict(x, no_flip=True), images[i : i + 256])
-        for i in range(0, len(images), 256)
-    ]
-    classifier.close()
+    try:
+        chunks = [
+            plain_and_flip_mean(
+                lambda x: classifier.predict(x, no_flip=True), load_crops(data, rows[i : i + 256])
+            )
+            for i in range(0, len(rows), 256)
+        ]
+    finally:
+        classifier.close()
     p, p_flip = (np.concatenate(part) for part in zip(*chunks, strict=True))
-    calibration = choose(y, p, p_flip)
-    before = {"threshold": entry.threshold, "flip": entry.test_time_flip}
-    provenance = entry.model.provenance | {"calibration": calibration | {"before": before}}
+    y = np.array([entry.class_names.index(r["label"]) for r in rows])
+    calibration = choose(y, p, p_flip) | {"val_counts": counts}
+    exported = entry.model.provenance.get("calibration", {}).get(
+        "exported_with", {"threshold": entry.threshold, "flip": entry.test_time_flip}
+    )
+    at_export = p_flip if exported["flip"] else p
+    exported = exported | {
+        "val_accuracy": float(np.mean((at_export > exported["threshold"]) == y)),
+        "val_error_rates": list(class_error_rates(y, at_export, exported["threshold"])),
+    }
+    provenance = entry.model.provenance | {"calibration": calibration | {"exported_with": exported}}
     write_entry(
         model.parent,
         name,
@@ -149,5 +189,10 @@ def calibrate_file(model: Path, data: Path) -> dict:
             test_time_flip=calibration["flip"],
             model=replace(entry.model, provenance=provenance),
         ),
+    )
+    print(
+        f"{manifest.path}: {name} threshold {entry.threshold} -> {calibration['threshold']}, "
+        f"flip {entry.test_time_flip} -> {calibration['flip']}",
+        file=sys.stderr,
     )
     return calibration
