@@ -37,3 +37,9 @@ def test_an_out_that_is_a_folder_is_a_usage_error(module, tmp_path, capsys):
 def test_models_without_a_manifest_is_a_usage_error(module, tmp_path, capsys):
     assert stop_of(module, ["--models", str(tmp_path)]).code == 2
     assert "not a models folder (no manifest.json)" in capsys.readouterr().err
+
+
+def test_a_stem_in_a_folder_not_made_yet_is_taken(tmp_path):
+    from benchmarks.report import report_stem
+
+    assert report_stem(str(tmp_path / "new" / "result")) == tmp_path / "new" / "result"

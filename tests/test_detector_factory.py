@@ -237,3 +237,20 @@ def test_grayscale_turns_training_windows_grey_and_leaves_inference_alone(graysc
     assert (spread < 1e-5) if grayscale else (spread > 0.1)
     inferred = np.asarray(model(patches, training=False))
     np.testing.assert_allclose(inferred, (patches - 127.5) / 128, atol=1e-5)
+
+
+def test_keep_boxes_takes_the_starting_networks_own_offsets():
+    pytest.importorskip("tensorflow", reason="training needs the train extra")
+    from edge_runtime.manifest import verified_detector
+    from train.detector import targets, teacher_outputs
+    from train.detector_data import POSITIVE
+    from train.mtcnn_networks import keras_network
+
+    start = verified_detector(DEFAULT_MODELS_DIR, "finetuned")[0]["rnet"]
+    x = np.random.default_rng(0).integers(0, 256, (6, 24, 24, 3), dtype=np.uint8)
+    kind = np.full(6, POSITIVE)
+    annotated = np.full((6, 4), 0.5, np.float32)
+    kept = targets("rnet", x, kind, annotated, box_teacher=start)[:, 2:6]
+    np.testing.assert_allclose(kept, teacher_outputs(keras_network("rnet", start), x, 0), atol=1e-6)
+    assert not np.allclose(kept, annotated)
+    np.testing.assert_array_equal(targets("rnet", x, kind, annotated)[:, 2:6], annotated)
