@@ -21,10 +21,10 @@ import random
 from pathlib import Path
 from typing import TypedDict
 
-from benchmarks.report import add_out_argument, models_folder, save_report
+from benchmarks.report import add_models_argument, add_out_argument, save_report, usage_errors
 from benchmarks.robustness import to_grey
+from benchmarks.seed_canvases import largest_face
 from edge_runtime.image_io import ImageLoadError, load_image
-from edge_runtime.manifest import DEFAULT_MODELS_DIR
 from edge_runtime.options import positive_int
 
 SAMPLE = 300
@@ -86,7 +86,7 @@ def measure(models: list[Path], sets: PhotoSets) -> list[SetRow]:
                     for kind, image in (("colour", photo), ("grey", to_grey(photo[None])[0])):
                         faces = pipeline(image).faces
                         if faces:
-                            face = max(faces, key=lambda f: f.box[2] - f.box[0])
+                            face = largest_face(faces)
                             counts[kind][0] += 1
                             counts[kind][1] += face.mask_label == want
                 for kind, (found, right) in counts.items():
@@ -129,13 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--data", type=Path, required=True, help="the shared data folder")
-    parser.add_argument(
-        "--models",
-        type=models_folder,
-        nargs="+",
-        default=[DEFAULT_MODELS_DIR],
-        help="models folders",
-    )
+    add_models_argument(parser)
     parser.add_argument(
         "--sample", type=positive_int, default=SAMPLE, help="LFW and UTKFace images each"
     )
@@ -145,12 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         sets = photo_sets(args.data, args.sample)
     except ValueError as exc:
         parser.error(str(exc))
-    from edge_runtime.manifest import ModelIntegrityError
-
-    try:
+    with usage_errors(parser):
         rows = measure(args.models, sets)
-    except ModelIntegrityError as exc:
-        parser.error(str(exc))
 
     save_report(args.out, rows, to_markdown(rows))
     return 0

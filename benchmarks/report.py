@@ -1,13 +1,16 @@
 """Write a benchmark's result as OUT.json (data) and OUT.md (the table people read), and
-the argparse types that check --out and --models before a long measurement starts."""
+the argparse pieces that check --out and --models before a long measurement starts."""
 
 from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from edge_runtime.manifest import ModelIntegrityError, check_models_folder
+from edge_runtime.manifest import DEFAULT_MODELS_DIR, ModelIntegrityError, check_models_folder
+from train.inputs import InputError
 
 
 def save_report(out: Path, data: object, markdown: str) -> None:
@@ -50,3 +53,24 @@ def models_folder(text: str) -> Path:
     except ModelIntegrityError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return Path(text)
+
+
+def add_models_argument(parser: argparse.ArgumentParser) -> None:
+    """--models, one or more models folders to compare (default: the package's)."""
+    parser.add_argument(
+        "--models",
+        type=models_folder,
+        nargs="+",
+        default=[DEFAULT_MODELS_DIR],
+        help="models folders",
+    )
+
+
+@contextmanager
+def usage_errors(parser: argparse.ArgumentParser) -> Iterator[None]:
+    """Input the measurement cannot use (prepared data, a model file or manifest that fails
+    its check) as one usage line, exit 2, instead of a traceback."""
+    try:
+        yield
+    except (InputError, ModelIntegrityError) as exc:
+        parser.error(str(exc))

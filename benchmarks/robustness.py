@@ -21,8 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.report import add_out_argument, models_folder, save_report
-from edge_runtime.manifest import DEFAULT_MODELS_DIR
+from benchmarks.report import add_models_argument, add_out_argument, save_report, usage_errors
 
 GREY_WEIGHTS = np.array([0.299, 0.587, 0.114], np.float32)
 
@@ -120,23 +119,12 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--data", type=Path, required=True, help="prepared folder")
-    parser.add_argument(
-        "--models",
-        type=models_folder,
-        nargs="+",
-        default=[DEFAULT_MODELS_DIR],
-        help="models folders",
-    )
+    add_models_argument(parser)
     parser.add_argument("--split", choices=["train", "val", "test"], default="test")
     add_out_argument(parser, required=True)
     args = parser.parse_args(argv)
-    from edge_runtime.manifest import ModelIntegrityError
-    from train.inputs import InputError
-
-    try:
+    with usage_errors(parser):
         result = variants(args.data, args.models, args.split)
-    except (InputError, ModelIntegrityError) as exc:
-        parser.error(str(exc))
     save_report(args.out, result, to_markdown(result))
     return 0
 

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.report import add_out_argument, models_folder, save_report
+from benchmarks.report import add_models_argument, add_out_argument, save_report, usage_errors
 from edge_runtime.image_io import load_image
-from edge_runtime.manifest import DEFAULT_MODELS_DIR
+from edge_runtime.types import Face
 
 CANVAS_LEVELS = (235, 255, 128, 30)
 SEED_PHOTOS = Path(__file__).resolve().parent.parent / "tests" / "data"
@@ -52,6 +52,11 @@ def seed_photos(folder: Path = SEED_PHOTOS) -> list[Path]:
     return sorted(p for p in folder.glob("*.jpg") if p.name.startswith(("female", "male")))
 
 
+def largest_face(faces: list[Face]) -> Face:
+    """The face with the widest box: the one a photo of one person is about."""
+    return max(faces, key=lambda f: f.box[2] - f.box[0])
+
+
 def measure(models: list[Path], photos: list[Path]) -> dict:
     """Each models folder's largest face on each photo, alone and on each canvas."""
     from edge_runtime import Pipeline
@@ -66,7 +71,7 @@ def measure(models: list[Path], photos: list[Path]) -> dict:
                     faces = pipeline(image).faces
                     row = {"models": str(folder), "photo": path.name, "canvas": level}
                     if faces:
-                        face = max(faces, key=lambda f: f.box[2] - f.box[0])
+                        face = largest_face(faces)
                         row |= {
                             "mask_label": face.mask_label,
                             "gender": face.gender,
@@ -135,21 +140,11 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "--models",
-        type=models_folder,
-        nargs="+",
-        default=[DEFAULT_MODELS_DIR],
-        help="models folders",
-    )
+    add_models_argument(parser)
     add_out_argument(parser, required=True)
     args = parser.parse_args(argv)
-    from edge_runtime.manifest import ModelIntegrityError
-
-    try:
+    with usage_errors(parser):
         result = measure(args.models, seed_photos())
-    except ModelIntegrityError as exc:
-        parser.error(str(exc))
 
     save_report(args.out, result, to_markdown(result))
     return 0

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from edge_runtime.crop import DEFAULT_MARGIN
-from edge_runtime.manifest import DEFAULT_MODELS_DIR
+from edge_runtime.manifest import DEFAULT_MODELS_DIR, ModelIntegrityError
 from edge_runtime.options import number_between, positive_int
 from train.inputs import (
     InputError,
@@ -350,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         run(args)
-    except InputError as exc:
+    except (InputError, ModelIntegrityError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
@@ -450,19 +450,17 @@ def run(args: argparse.Namespace) -> None:
 
         print(json.dumps(pack(args.data, args.out, args.quality, args.splits)))
     elif args.command == "detector":
-        from edge_runtime.manifest import ModelIntegrityError, verified_detector
+        from edge_runtime.manifest import verified_detector
         from train.detector import DetectorFitConfig, fit_network
         from train.detector_data import prepare_detector_data
 
         if args.keep_boxes and not args.init_from:
             raise InputError("--keep-boxes keeps the boxes of --init-from's networks: give both")
         check_scenes(args.scenes)
-        try:  # before minutes of mining
-            starts = verified_detector(args.init_from, "finetuned")[0] if args.init_from else {}
-            if args.models:
-                verified_detector(args.models, "finetuned")
-        except ModelIntegrityError as exc:
-            raise InputError(str(exc)) from None
+        # Checked before minutes of mining.
+        starts = verified_detector(args.init_from, "finetuned")[0] if args.init_from else {}
+        if args.models:
+            verified_detector(args.models, "finetuned")
         samples = prepare_detector_data(
             args.scenes,
             args.crops,

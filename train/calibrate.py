@@ -116,17 +116,8 @@ def calibrate_file(model: Path, data: Path) -> dict:
     through the runtime's `Classifier`, and write them, with the choice, into its entry in
     the manifest beside it. The provenance keeps what export wrote (`exported_with`, with
     its validation numbers) across reruns. InputError for a file the manifest does not list
-    once or that fails its check, and for data with too few validation faces of a class or
-    cut otherwise than the model's crops."""
-    from edge_runtime.manifest import ModelIntegrityError
-
-    try:
-        return _calibrate_file(Path(model), Path(data))
-    except ModelIntegrityError as exc:
-        raise InputError(str(exc)) from None
-
-
-def _calibrate_file(model: Path, data: Path) -> dict:
+    once and for data with too few validation faces of a class or cut otherwise than the
+    model's crops; ModelIntegrityError for a file or manifest that fails its check."""
     from edge_runtime.classifier import Classifier
     from edge_runtime.manifest import (
         check_models_folder,
@@ -136,6 +127,7 @@ def _calibrate_file(model: Path, data: Path) -> dict:
     )
     from train.prepare import load_crops, read_index
 
+    model, data = Path(model), Path(data)
     if model.suffix != ".onnx" or not model.is_file():
         raise InputError(f"{model}: not an exported classifier (.onnx file; a run takes --run)")
     check_models_folder(model.parent)
